@@ -1,0 +1,41 @@
+"""Executor settings: a plain dataclass filled from flags, the environment and the site file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Names whose values are secrets: jobs get them from the submitting environment by name only.
+SECRET_ENV_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "NGC_API_KEY")
+
+
+@dataclass
+class ExecutorSettings:
+    nodes: int = 1
+    gpus_per_node: int = 8
+    # Processes per node; defaults to gpus_per_node (one rank per GPU). 0 GPUs -> CPU processes.
+    ntasks_per_node: int | None = None
+    account: str | None = None
+    partition: str | None = None
+    time: str = "04:00:00"
+    container_image: str | None = None
+    container_mounts: list[str] = field(default_factory=list)
+    retries: int = 0
+    dependencies: list[str] = field(default_factory=list)
+    dependency_type: str = "afterok"
+    sbatch_params: dict[str, str] = field(default_factory=dict)
+    env_vars: dict[str, str] = field(default_factory=dict)
+    packager: str = "git"  # git: ship committed code; none: the image/installed copy is used
+    signal: str | None = None  # sbatch --signal, e.g. "TERM@120": save and requeue before the limit
+    job_dir: str | None = None  # where NeMo-Run keeps experiment/job files (a shared path on Slurm)
+    job_name_prefix: str = ""
+    use_gpus: bool = True
+
+    @property
+    def tasks_per_node(self) -> int:
+        if self.ntasks_per_node:
+            return self.ntasks_per_node
+        return max(1, self.gpus_per_node)
+
+    def public_env(self) -> dict[str, str]:
+        """env_vars without secrets: NeMo-Run writes env_vars in plain text into scripts and configs."""
+        return {k: v for k, v in self.env_vars.items() if k not in SECRET_ENV_NAMES}

@@ -1,0 +1,50 @@
+"""Slurm batch jobs through NeMo-Run's SlurmExecutor (sbatch on this machine: LocalTunnel).
+
+Containers go through pyxis (``--container-image``/``--container-mounts`` on srun). ``retries``
+makes the batch script ``scontrol requeue`` itself after a non-zero exit -- outside the container,
+where ``scontrol`` exists -- and the recipe's stable log dir makes the requeued job resume.
+"""
+
+from __future__ import annotations
+
+import os
+
+from executors.settings import ExecutorSettings
+
+
+def build(settings: ExecutorSettings):
+    import nemo_run as run
+
+    job_dir = settings.job_dir or os.path.join(run.config.get_nemorun_home(), "experiments")
+    executor = run.SlurmExecutor(
+        account=settings.account,
+        partition=settings.partition,
+        time=settings.time,
+        nodes=settings.nodes,
+        ntasks_per_node=settings.tasks_per_node,
+        gpus_per_node=settings.gpus_per_node if settings.use_gpus and settings.gpus_per_node else None,
+        container_image=settings.container_image,
+        container_mounts=list(settings.container_mounts),
+        env_vars=settings.public_env(),
+        retries=settings.retries,
+        dependencies=list(settings.dependencies),
+        dependency_type=settings.dependency_type,
+        signal=settings.signal,
+        additional_parameters=dict(settings.sbatch_params) or None,
+        job_name_prefix=settings.job_name_prefix,
+        tunnel=run.LocalTunnel(job_dir=job_dir),
+        packager=_packager(settings.packager),
+        # pmi2, not pmix: `srun --mpi=pmix` fails under pyxis on many sites (NeMo #14829).
+        srun_args=["--mpi=pmi2"] if settings.container_image else None,
+    )
+    if settings.tasks_per_node > 1 or settings.nodes > 1:
+        executor.launcher = "torchrun"
+    return executor
+
+
+def _packager(kind: str):
+    import nemo_run as run
+
+    if kind == "git":
+        return run.GitArchivePackager(subpath="", ref="HEAD")
+    return run.Packager()

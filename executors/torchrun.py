@@ -1,0 +1,15 @@
+"""N processes on this machine under torchrun (NeMo-Run LocalExecutor + the torchrun launcher).
+
+One rank per GPU; on a machine without GPUs (the small-model backend) one CPU rank per ``-G``.
+"""
+
+from __future__ import annotations
+
+from executors.settings import ExecutorSettings
+
+
+def build(settings: ExecutorSettings):
+    import nemo_run as run
+
+    return run.LocalExecutor(ntasks_per_node=settings.tasks_per_node, nodes=1, launcher="torchrun",
+                             env_vars=settings.public_env())

@@ -1,0 +1,197 @@
+"""Raw instruction / dialogue JSONL -> ``training.jsonl``, ``validation.jsonl``, ``test.jsonl``.
+
+The output folder is what NeMo's ``FineTuningDataModule(dataset_root=...)`` reads: one
+``{"input", "output"}`` object per line. Rows that cannot be used are rejected (never fatal) and
+listed by reason with ``file:line`` in the printed report and ``prepare_report.json``.
+The split is deterministic for a given ``seed`` and keeps all pairs of one dialogue together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter
+from typing import Sequence
+
+from recipes.data.sft_formats import Reject, check_template, examples_from, render
+from recipes.errors import UsageError
+
+SPLITS = ("training", "validation", "test")
+REPORT_NAME = "prepare_report.json"
+LINES_PER_REASON = 50  # kept in the report; counts are always complete
+
+
+class Rejections:
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.where: dict[str, list[str]] = {}
+
+    def add(self, reason: str, where: str) -> None:
+        self.counts[reason] += 1
+        lines = self.where.setdefault(reason, [])
+        if len(lines) < LINES_PER_REASON:
+            lines.append(where)
+
+    def as_dict(self) -> dict:
+        return {reason: {"count": count, "lines": self.where[reason]} for reason, count in sorted(self.counts.items())}
+
+
+def prepare_sft(inputs: Sequence[str] | str, output_dir: str, template: str = "plain", max_turns: int = 3,
+                max_tokens: int | None = None, tokenizer: str = "llama3", val_size: float | int = 0.1,
+                test_size: float | int = 0.1, seed: int = 1234, dedupe: bool = True,
+                strip_cjk_spaces: bool = False) -> dict:
+    """Prepare an SFT folder; return the report (also written to ``<output_dir>/prepare_report.json``)."""
+    paths = [inputs] if isinstance(inputs, str) else list(inputs)
+    _check_args(paths, template, max_turns, max_tokens)
+    template = check_template(template)
+    rejected = Rejections()
+    rows, read = _read_rows(paths, template, max_turns, strip_cjk_spaces, rejected)
+    if dedupe:
+        rows = _dedupe(rows, rejected)
+    if max_tokens:
+        rows = _length_filter(rows, max_tokens, tokenizer, rejected)
+    if not rows:
+        raise UsageError(f"--input {' '.join(paths)}: no usable rows ({_reasons(rejected)}); "
+                         "see the accepted shapes in `python -m recipes.prepare_sft --help`")
+    splits = split_rows(rows, val_size, test_size, seed)
+    report = {"inputs": paths, "template": template, "seed": seed, "rows_read": read,
+              "examples_written": {name: len(split) for name, split in splits.items()},
+              "rejected": rejected.as_dict()}
+    write_split_folder(output_dir, splits, report)
+    return report
+
+
+def _check_args(paths: list[str], template: str, max_turns: int, max_tokens: int | None) -> None:
+    if not paths:
+        raise UsageError("--input: give at least one JSONL file")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"--input {path}: file does not exist; pass JSONL files with input/output, "
+                             "query/answer, Alpaca or dialogue rows")
+    if max_turns < 1:
+        raise UsageError(f"--max_turns {max_turns}: must be at least 1")
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError(f"--max_tokens {max_tokens}: must be at least 1 (or leave it out for no limit)")
+    try:
+        check_template(template)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _read_rows(paths, template, max_turns, strip_cjk_spaces, rejected: Rejections):
+    """[(group, where, input, output)] for every usable example, and the number of lines read."""
+    rows, read = [], 0
+    for path in paths:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                read += 1
+                where = f"{path}:{number}"
+                try:
+                    examples = examples_from(_parse(raw), max_turns, strip_cjk_spaces)
+                except Reject as exc:
+                    rejected.add(exc.args[0], where)
+                    continue
+                rows.extend((where, where, *render(example, template)) for example in examples)
+    return rows, read
+
+
+def _parse(raw: bytes):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Reject("invalid UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise Reject("malformed JSON") from exc
+
+
+def _dedupe(rows, rejected: Rejections):
+    seen, kept = set(), []
+    for row in rows:
+        key = (row[2], row[3])
+        if key in seen:
+            rejected.add("duplicate", row[1])
+        else:
+            seen.add(key)
+            kept.append(row)
+    return kept
+
+
+def _length_filter(rows, max_tokens: int, tokenizer_name: str, rejected: Rejections):
+    from recipes.tokenizer import load_tokenizer
+
+    backend = load_tokenizer(tokenizer_name).backend_tokenizer
+    texts = [text for row in rows for text in (row[2], row[3])]
+    counts = [len(encoding.ids) for encoding in backend.encode_batch(texts, add_special_tokens=False)]
+    kept = []
+    for index, row in enumerate(rows):
+        if counts[2 * index] + counts[2 * index + 1] > max_tokens:
+            rejected.add(f"longer than {max_tokens} tokens", row[1])
+        else:
+            kept.append(row)
+    return kept
+
+
+def _reasons(rejected: Rejections) -> str:
+    if not rejected.counts:
+        return "the input is empty"
+    return ", ".join(f"{reason} x{count}" for reason, count in sorted(rejected.counts.items()))
+
+
+def resolve_size(value: float | int | str, total: int, flag: str) -> int:
+    """A fraction (``0 <= x < 1``) of ``total`` or an absolute count (an integer ``>= 1``)."""
+    number = float(value)
+    if number < 0 or (number >= 1 and not number.is_integer()):
+        raise UsageError(f"{flag} {value}: give a fraction in [0, 1) or a whole count")
+    if number >= 1:
+        return int(number)
+    return max(1, round(number * total)) if number > 0 and total > 2 else round(number * total)
+
+
+def split_rows(rows, val_size, test_size, seed: int) -> dict[str, list[dict]]:
+    """Deterministic split; all examples of one source line (a dialogue) land in the same split."""
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(row[0], []).append(row)
+    order = list(groups)
+    random.Random(seed).shuffle(order)
+    n_test = resolve_size(test_size, len(order), "--test_size")
+    n_val = resolve_size(val_size, len(order), "--val_size")
+    if n_test + n_val >= len(order):
+        raise UsageError(f"--val_size {val_size} / --test_size {test_size}: {n_val} + {n_test} of {len(order)} "
+                         "source rows leaves nothing for training; lower them")
+    bounds = {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "training": order[n_test + n_val:]}
+    return {name: [{"input": row[2], "output": row[3]} for group in bounds[name] for row in groups[group]]
+            for name in SPLITS}
+
+
+def write_split_folder(output_dir: str, splits: dict[str, list[dict]], report: dict) -> None:
+    """Write every file under a temporary name first, then rename: no half-written folder."""
+    os.makedirs(output_dir, exist_ok=True)
+    contents = {f"{name}.jsonl": "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+                for name, rows in splits.items()}
+    contents[REPORT_NAME] = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    temps = {name: os.path.join(output_dir, f".{name}.tmp-{os.getpid()}") for name in contents}
+    try:
+        for name, text in contents.items():
+            with open(temps[name], "w", encoding="utf-8") as handle:
+                handle.write(text)
+        for name, temp in temps.items():
+            os.replace(temp, os.path.join(output_dir, name))
+    finally:
+        for temp in temps.values():
+            if os.path.exists(temp):
+                os.remove(temp)
+
+
+def format_report(report: dict, output_dir: str, shown: int = 5) -> str:
+    written = report["examples_written"]
+    lines = [f"read {report['rows_read']:,} rows -> " + ", ".join(f"{name} {count:,}" for name, count in written.items())
+             + f" examples in {output_dir}"]
+    for reason, entry in report["rejected"].items():
+        more = ", ..." if entry["count"] > shown else ""
+        lines.append(f"  rejected {entry['count']:,} ({reason}): {', '.join(entry['lines'][:shown])}{more}")
+    lines.append(f"  report: {os.path.join(output_dir, REPORT_NAME)}")
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Callbacks: tokens/s in the progress bar, and ``metrics.jsonl`` (+ a plain log line) for curves and Slurm logs."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class Throughput(pl.Callback):
+    """Global tokens/s over the last optimizer step (smoothed), shown next to the bar's ETA."""
+
+    def __init__(self, accumulation: int, smoothing: float = 0.3):
+        self.accumulation, self.smoothing = accumulation, smoothing
+        self._tokens, self._start, self.tokens_per_s = 0, None, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if batch_idx % self.accumulation == 0:
+            self._tokens, self._start = 0, time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._tokens += int(batch["attention_mask"].sum()) * trainer.world_size
+        if (batch_idx + 1) % self.accumulation or self._start is None:
+            return
+        rate = self._tokens / max(time.perf_counter() - self._start, 1e-9)
+        previous = self.tokens_per_s
+        self.tokens_per_s = rate if previous is None else self.smoothing * rate + (1 - self.smoothing) * previous
+        pl_module.log("tokens_per_s", self.tokens_per_s, on_step=True, on_epoch=False, prog_bar=True,
+                      batch_size=1, rank_zero_only=True)
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """Rows of a ``metrics.jsonl``; a step logged twice (a run resumed behind its last log) keeps the last."""
+    rows: dict[tuple, dict] = {}
+    path = Path(path)
+    if not path.is_file():
+        return []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        rows[(row.get("step"), "val_loss" in row)] = row
+    return sorted(rows.values(), key=lambda r: (r.get("step", 0), "val_loss" in r))
+
+
+class MetricsFile(pl.Callback):
+    """Rank 0 appends ``{"step", "train_loss", "lr", "tokens_per_s"}`` and ``{"step", "val_loss"}`` rows."""
+
+    def __init__(self, log_dir: str, accumulation: int, log_every_n_steps: int):
+        self.path = Path(log_dir) / METRICS_FILE
+        self.accumulation, self.every = accumulation, max(1, log_every_n_steps)
+        self._started = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._started = (time.perf_counter(), trainer.global_step)
+        if trainer.is_global_zero and self.path.exists():
+            # A resumed run redoes the steps after its checkpoint: drop their stale rows.
+            keep = [r for r in read_metrics(self.path) if r.get("step", 0) <= trainer.global_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        step = trainer.global_step
+        if (batch_idx + 1) % self.accumulation or (step % self.every and step != trainer.max_steps):
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if k in ("train_loss", "lr", "tokens_per_s")}
+        self._write({"step": step, **metrics}, trainer)
+        if trainer.is_global_zero:
+            print(self._log_line(step, trainer.max_steps, metrics), flush=True)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if "val_loss" in trainer.callback_metrics and not trainer.sanity_checking:
+            self._write({"step": trainer.global_step, "val_loss": float(trainer.callback_metrics["val_loss"])},
+                        trainer)
+
+    def _write(self, row: dict, trainer) -> None:
+        if trainer.is_global_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+    def _log_line(self, step: int, max_steps: int, metrics: dict) -> str:
+        started, first_step = self._started
+        per_step = (time.perf_counter() - started) / max(1, step - first_step)
+        eta = timedelta(seconds=int(per_step * (max_steps - step)))
+        parts = [f"step {step}/{max_steps}"] + [f"{k} {v:.4g}" for k, v in metrics.items()] + [f"eta {eta}"]
+        return " | ".join(parts)

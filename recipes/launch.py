@@ -1,0 +1,114 @@
+"""Run a validated :class:`JobPlan` as a NeMo-Run experiment, or dry-run it.
+
+The dry-run prints the resolved recipe as YAML and, for Slurm, writes and prints the exact sbatch
+script NeMo-Run would submit (NeMo-Run renders it with no cluster present).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+from executors import build_executor
+from recipes.errors import UsageError
+from recipes.gitstate import uncommitted_files
+from recipes.overrides import apply_overrides
+from recipes.plan import JobPlan, repo_root
+from recipes.recipe import build_recipe, pre_tasks
+from recipes.secrets import redact
+
+RUN_FAILED = 1
+
+
+def prepare(plan: JobPlan):
+    """(tasks [(name, Partial)], executor) for ``plan``."""
+    recipe = apply_overrides(build_recipe(plan.opts), plan.overrides)
+    tasks = pre_tasks(plan.opts, plan.needs_import) + [(plan.opts.task, recipe)]
+    return tasks, build_executor(plan.executor, plan.settings)
+
+
+def check_packager(plan: JobPlan) -> None:
+    if plan.executor != "slurm" or plan.settings.packager != "git":
+        return
+    dirty = uncommitted_files(repo_root())
+    if not dirty:
+        return
+    message = (f"--packager git ships committed code only; {len(dirty)} uncommitted change(s) (e.g. {dirty[0]}) "
+               "would not travel. Commit them, or pass --allow_dirty, or --packager none")
+    if plan.dryrun or plan.allow_dirty:
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        raise UsageError(message)
+
+
+def to_yaml(recipe) -> str:
+    from nemo_run.core.serialization.yaml import YamlSerializer
+
+    return YamlSerializer().serialize(recipe)
+
+
+def _task_executor(name: str, executor, plan: JobPlan):
+    """Conversion steps need one process; training uses the full executor."""
+    if name == plan.opts.task:
+        return executor
+    single = copy.deepcopy(executor)
+    single.launcher = None
+    single.ntasks_per_node = 1
+    if hasattr(single, "nodes"):
+        single.nodes = 1
+    return single
+
+
+def run_plan(plan: JobPlan) -> int:
+    check_packager(plan)
+    tasks, executor = prepare(plan)
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if plan.dryrun:
+        return dryrun(plan, tasks, executor)
+    if not plan.yes and sys.stdin.isatty() and not _confirm(plan):
+        print("aborted", file=sys.stderr)
+        return RUN_FAILED
+    import nemo_run as run
+
+    with run.Experiment(plan.opts.experiment, executor=executor, log_level="WARN") as exp:
+        for name, task in tasks:
+            exp.add(task, executor=_task_executor(name, executor, plan), name=name)
+        exp.run(sequential=True, detach=plan.detach, tail_logs=not plan.detach and plan.executor != "slurm")
+        print(f"experiment {exp._id}: logs and checkpoints in {plan.opts.log_dir}")
+        if plan.detach:
+            return 0
+        states = {job.id: str(job.state) for job in exp.jobs}
+    failed = {name: state for name, state in states.items() if "SUCCEEDED" not in state}
+    for name, state in failed.items():
+        print(f"{plan.opts.experiment}: task {name} ended {state}; see its log above or "
+              f"`python -m recipes.status {plan.opts.experiment}`", file=sys.stderr)
+    return RUN_FAILED if failed else 0
+
+
+def _confirm(plan: JobPlan) -> bool:
+    where = f"{plan.executor} ({plan.settings.nodes} node(s) × {plan.settings.gpus_per_node})"
+    answer = input(f"Run {plan.opts.task} of {plan.opts.model} as '{plan.opts.experiment}' on {where}? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def dryrun(plan: JobPlan, tasks, executor) -> int:
+    import nemo_run as run
+
+    for name, task in tasks:
+        print(f"# ---- task: {name} (resolved recipe) ----")
+        print(redact(to_yaml(task)))
+    print(f"# logs and checkpoints: {plan.opts.log_dir}")
+    keep = plan.executor == "slurm"
+    with run.Experiment(plan.opts.experiment, executor=executor, log_level="ERROR") as exp:
+        for name, task in tasks:
+            exp.add(task, executor=_task_executor(name, executor, plan), name=name)
+        exp.dryrun(log=not keep, delete_exp_dir=not keep)
+        exp_dir = Path(exp._exp_dir)
+    if keep:
+        for name, _ in tasks:
+            script = exp_dir / f"{name}_sbatch.sh"
+            print(f"# ---- sbatch script: {script} ----")
+            print(redact(script.read_text()))
+    return 0

@@ -1,0 +1,187 @@
+"""Megatron-Core recipes: NeMo's own factories, with only what this library owns overridden.
+
+Built on ``nemo.collections.llm.<model>.pretrain_recipe`` / ``finetune_recipe`` (never copies of
+them). What we change: data, log dir (stable, for auto-resume), resume/restore, parallelism, batch
+sizes, steps, learning rate, precision (opt-in FP8), and a preemption callback. Every
+``nemo.collections.llm`` import of the project lives in ``recipes/``.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import nemo_run as run
+
+from recipes.mmap_paths import parse_mmap_paths
+from recipes.models import get_model
+from recipes.options import RecipeOptions
+from recipes.tokenizer import resolve_tokenizer_path
+
+# --fp8_recipe name -> NeMo precision factory (nemo.collections.llm.recipes.precision.mixed_precision).
+FP8_RECIPES = {  # keys: recipes.megatron_names.FP8_RECIPE_NAMES
+    "delayed": "bf16_with_fp8_mixed",
+    "tensorwise": "bf16_with_fp8_current_scaling_mixed",
+    "current": "bf16_with_fp8_current_scaling_mixed",
+    "mxfp8": "bf16_with_mxfp8_mixed",
+    "blockwise": "bf16_with_fp8_subchannel_scaling_mixed",
+}
+PRETRAIN_SPLIT = "900,50,50"
+
+
+def nemo_recipe_module(opts: RecipeOptions):
+    from nemo.collections import llm
+
+    return getattr(llm, get_model(opts.model).nemo_recipe)
+
+
+def build_recipe(opts: RecipeOptions) -> run.Partial:
+    """The training ``run.Partial`` for ``opts`` (pretrain, sft, lora or dora)."""
+    module = nemo_recipe_module(opts)
+    spec = get_model(opts.model)
+    if opts.task == "pretrain":
+        recipe = module.pretrain_recipe(dir=opts.results_dir, name=opts.experiment,
+                                        num_nodes=opts.num_nodes, num_gpus_per_node=opts.num_gpus)
+    else:
+        recipe = module.finetune_recipe(dir=opts.results_dir, name=opts.experiment,
+                                        num_nodes=opts.num_nodes, num_gpus_per_node=opts.num_gpus,
+                                        peft_scheme=opts.peft or "none", seq_length=seq_length(opts),
+                                        packed_sequence=opts.packed_sequence)
+    for field_name, value in spec.arch.items():
+        setattr(recipe.model.config, field_name, value)
+    _set_parallelism(recipe, opts)
+    _set_data(recipe, opts)
+    _set_training(recipe, opts)
+    _set_logging_and_resume(recipe, opts)
+    _set_precision(recipe, opts)
+    return recipe
+
+
+def seq_length(opts: RecipeOptions) -> int:
+    return opts.seq_length or get_model(opts.model).default_seq_length
+
+
+def tokenizer_name(opts: RecipeOptions) -> str:
+    return opts.tokenizer or opts.hf_model_id or get_model(opts.model).hf_id
+
+
+def _set_parallelism(recipe: run.Partial, opts: RecipeOptions) -> None:
+    strategy = recipe.trainer.strategy
+    strategy.tensor_model_parallel_size = opts.tensor_model_parallel_size
+    strategy.pipeline_model_parallel_size = opts.pipeline_model_parallel_size
+    strategy.context_parallel_size = opts.context_parallel_size
+    strategy.sequence_parallel = opts.sequence_parallel
+    if opts.pipeline_model_parallel_size == 1:
+        strategy.virtual_pipeline_model_parallel_size = None
+    recipe.trainer.num_nodes = opts.num_nodes
+    recipe.trainer.devices = opts.num_gpus
+
+
+def _hf_tokenizer_config(opts: RecipeOptions):
+    from nemo.collections.common.tokenizers.huggingface.auto_tokenizer import AutoTokenizer
+
+    return run.Config(AutoTokenizer, pretrained_model_name=resolve_tokenizer_path(tokenizer_name(opts)))
+
+
+def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
+    from nemo.collections import llm
+
+    length = seq_length(opts)
+    batch = dict(seq_length=length, micro_batch_size=opts.micro_batch_size,
+                 global_batch_size=opts.global_batch_size or recipe.data.global_batch_size)
+    if opts.task == "pretrain":
+        recipe.model.config.seq_length = length
+        recipe.data = run.Config(
+            llm.PreTrainingDataModule, paths=mmap_paths_argument(opts.dataset_path),
+            tokenizer=_hf_tokenizer_config(opts), split=PRETRAIN_SPLIT, seed=opts.seed,
+            index_mapping_dir=f"{opts.log_dir}/index_mapping", **batch,
+        ) if opts.dataset_path else run.Config(llm.MockDataModule, tokenizer=_hf_tokenizer_config(opts), **batch)
+        return
+    packed = None
+    if opts.packed_sequence:
+        from nemo.collections.llm.gpt.data.packed_sequence import PackedSequenceSpecs
+
+        packed = run.Config(PackedSequenceSpecs, packed_sequence_size=length)
+    recipe.data = run.Config(llm.FineTuningDataModule, dataset_root=opts.dataset_path, seed=opts.seed,
+                             tokenizer=_hf_tokenizer_config(opts), packed_sequence_specs=packed, **batch)
+
+
+def mmap_paths_argument(spec: str):
+    """``PreTrainingDataModule.paths``: one prefix, or the flat weighted list ``["0.3", a, "0.7", b]``."""
+    pairs = parse_mmap_paths(spec)
+    if len(pairs) == 1:
+        return pairs[0][1]
+    return [item for weight, prefix in pairs for item in (str(weight), prefix)]
+
+
+def _set_training(recipe: run.Partial, opts: RecipeOptions) -> None:
+    from nemo.lightning.pytorch.callbacks import PreemptionCallback
+
+    recipe.trainer.max_steps = opts.max_steps
+    if opts.val_check_interval:
+        recipe.trainer.val_check_interval = opts.val_check_interval
+    elif recipe.trainer.val_check_interval and recipe.trainer.val_check_interval > opts.max_steps:
+        recipe.trainer.val_check_interval = opts.max_steps
+    if opts.lr is not None:
+        recipe.optim.config.lr = opts.lr
+        scheduler = getattr(recipe.optim, "lr_scheduler", None)
+        if scheduler is not None and hasattr(scheduler, "min_lr"):
+            scheduler.min_lr = opts.lr * 0.1
+    scheduler = getattr(recipe.optim, "lr_scheduler", None)
+    if scheduler is not None and getattr(scheduler, "warmup_steps", 0) >= opts.max_steps:
+        scheduler.warmup_steps = max(1, opts.max_steps // 10)
+    callbacks = list(recipe.trainer.callbacks or [])
+    callbacks.append(run.Config(PreemptionCallback, sig=signal.SIGTERM))
+    recipe.trainer.callbacks = callbacks
+
+
+def _set_logging_and_resume(recipe: run.Partial, opts: RecipeOptions) -> None:
+    from nemo import lightning as nl
+
+    # log_dir/name with resume_if_exists -> no per-launch version folder: <results>/<experiment>.
+    recipe.log.log_dir = _abs(opts.results_dir)
+    recipe.log.name = opts.experiment
+    recipe.log.use_datetime_version = False
+    if opts.ckpt_every_n_steps:
+        recipe.log.ckpt.every_n_train_steps = opts.ckpt_every_n_steps
+    if opts.wandb:
+        from lightning.pytorch.loggers import WandbLogger
+
+        recipe.log.wandb = run.Config(WandbLogger, project=opts.wandb_project or opts.experiment,
+                                      name=opts.experiment)
+    recipe.resume = run.Config(nl.AutoResume, resume_if_exists=True, resume_ignore_no_checkpoint=True,
+                               restore_config=_restore_config(opts))
+
+
+def _abs(path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(path).expanduser().absolute())
+
+
+def _restore_config(opts: RecipeOptions):
+    """Starting weights when no checkpoint of this experiment exists yet (AutoResume prefers those)."""
+    from nemo import lightning as nl
+
+    if opts.nemo_model:
+        return run.Config(nl.RestoreConfig, path=_abs(opts.nemo_model), load_optim_state=False)
+    if opts.hf_model_id:
+        return run.Config(nl.RestoreConfig, path=f"nemo://{opts.hf_model_id}")
+    if opts.task != "pretrain" and not get_model(opts.model).is_debug:
+        return run.Config(nl.RestoreConfig, path=f"nemo://{get_model(opts.model).hf_id}")
+    return None
+
+
+def _set_precision(recipe: run.Partial, opts: RecipeOptions) -> None:
+    if not opts.fp8:
+        return
+    from nemo.collections.llm.recipes.precision import mixed_precision
+
+    recipe.trainer.plugins = getattr(mixed_precision, FP8_RECIPES[opts.fp8_recipe])()
+
+
+def import_task(opts: RecipeOptions) -> run.Partial:
+    """HF -> NeMo import run before training when only ``--hf_model_id`` names the starting weights."""
+    from nemo.collections import llm
+
+    model = nemo_recipe_module(opts).model()
+    return run.Partial(llm.import_ckpt, model=model, source=f"hf://{opts.hf_model_id}", overwrite=False)

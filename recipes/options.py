@@ -1,0 +1,84 @@
+"""The resolved options of one training job, shared by the CLI, the validators and both backends.
+
+The CLI turns flags into a :class:`RecipeOptions`; ``recipes.megatron`` and ``recipes.hf`` turn one
+into a ``nemo_run.Partial``. Keeping this a plain dataclass keeps the backends independent of argparse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TASKS = ("pretrain", "sft", "lora", "dora")
+BACKENDS = ("megatron", "hf")
+RESULTS_ENV = "RECIPES_RESULTS_DIR"
+
+
+def default_results_dir() -> str:
+    return os.environ.get(RESULTS_ENV, "results")
+
+
+def experiment_dir(results_dir: str, experiment: str) -> str:
+    """Stable per-experiment directory: logs and checkpoints, the same on every (re)launch."""
+    return str(Path(results_dir).expanduser().absolute() / experiment)
+
+
+@dataclass
+class RecipeOptions:
+    task: str = "pretrain"
+    model: str = "llama31_8b"
+    backend: str = "megatron"
+    experiment: str = "llama31_pretraining"
+    results_dir: str = field(default_factory=default_results_dir)
+    num_nodes: int = 1
+    num_gpus: int = 8
+    hf_model_id: str | None = None
+    nemo_model: str | None = None
+    tokenizer: str | None = None
+    seq_length: int | None = None
+    max_steps: int = 100
+    global_batch_size: int | None = None
+    micro_batch_size: int = 1
+    lr: float | None = None
+    tensor_model_parallel_size: int = 1
+    pipeline_model_parallel_size: int = 1
+    context_parallel_size: int = 1
+    sequence_parallel: bool = False
+    fp8: bool = False
+    fp8_recipe: str = "delayed"
+    dataset_path: str | None = None
+    packed_sequence: bool = False
+    wandb: bool = False
+    wandb_project: str | None = None
+    seed: int = 1234
+    val_check_interval: int | None = None
+    ckpt_every_n_steps: int | None = None
+
+    @property
+    def log_dir(self) -> str:
+        return experiment_dir(self.results_dir, self.experiment)
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return str(Path(self.log_dir) / "checkpoints")
+
+    @property
+    def world_size(self) -> int:
+        return self.num_nodes * self.num_gpus
+
+    @property
+    def model_parallel_size(self) -> int:
+        return self.tensor_model_parallel_size * self.pipeline_model_parallel_size * self.context_parallel_size
+
+    @property
+    def data_parallel_size(self) -> int:
+        return max(1, self.world_size // max(1, self.model_parallel_size))
+
+    @property
+    def peft(self) -> str | None:
+        return self.task if self.task in ("lora", "dora") else None
+
+    def replace(self, **changes) -> "RecipeOptions":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,21 @@
+"""Continual pretraining (or from scratch) of a Llama model on Megatron mmap data.
+
+    python -m recipes.pretrain -M tiny -D data/sample_text_document --max_steps 20          # CPU, local
+    python -m recipes.pretrain --executor torchrun -G 8 -D /data/wiki_text_document         # one 8-GPU box
+    python -m recipes.pretrain --executor slurm -a ACCT -p batch -i nvcr.io/nvidia/nemo:25.09 \\
+        -N 2 -G 8 -D /data/wiki_text_document --dryrun                                        # see the sbatch script
+"""
+
+import sys
+
+from recipes.entry import main as run_entry
+from recipes.errors import cli_main
+
+
+@cli_main("recipes.pretrain")
+def main(argv=None) -> int:
+    return run_entry("pretrain", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

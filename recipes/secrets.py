@@ -1,0 +1,44 @@
+"""Secrets (HF_TOKEN, WANDB_API_KEY) travel by name through the environment, never as values.
+
+NeMo-Run writes executor ``env_vars`` in plain text into sbatch scripts and saved configs, so secret
+values never go there. A Slurm job inherits the submitting environment (sbatch's default
+``--export=ALL``) and pyxis passes it into the container; a local job inherits it too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from executors.settings import SECRET_ENV_NAMES
+
+COMMAND_LINE_WARNING = (
+    "warning: --hf_token puts the token on the command line, where other users can see it (ps, "
+    "shell history); export HF_TOKEN instead. The value is passed to the job through the environment only."
+)
+
+
+def adopt_hf_token_flag(token: str | None) -> None:
+    """``--hf_token`` still works: warn, and hand the value on through the environment only."""
+    if not token:
+        return
+    print(COMMAND_LINE_WARNING, file=sys.stderr)
+    os.environ["HF_TOKEN"] = token
+
+
+def secret_values() -> list[str]:
+    """The secret values present in this process's environment (to scrub or to search for)."""
+    return [os.environ[name] for name in SECRET_ENV_NAMES if os.environ.get(name)]
+
+
+def redact(text: str) -> str:
+    for value in secret_values():
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def split_secret_env(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(env without secrets, names of the secrets removed) for ``--env KEY=VALUE`` flags."""
+    public = {k: v for k, v in env.items() if k not in SECRET_ENV_NAMES}
+    return public, sorted(set(env) - set(public))

@@ -1,0 +1,176 @@
+"""Pre-flight validation: every problem found before anything is written, started or submitted.
+
+Each check returns one-line problems naming the flag and the fix; :func:`validate` collects them all
+so the user fixes everything in one go (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from recipes.megatron_names import FP8_RECIPE_NAMES
+from recipes.mmap_paths import missing_files, parse_mmap_paths
+from recipes.models import get_model
+from recipes.errors import UsageError
+from recipes.plan import JobPlan, job_paths
+
+
+def check_parallelism(plan: JobPlan) -> list[str]:
+    o, problems = plan.opts, []
+    if o.num_nodes < 1:
+        problems.append(f"-N/--num_nodes: {o.num_nodes} must be >= 1")
+    if o.num_gpus < 1:
+        problems.append(f"-G/--num_gpus: {o.num_gpus} must be >= 1")
+    sizes = {"-T/--tensor_model_parallel_size": o.tensor_model_parallel_size,
+             "-P/--pipeline_model_parallel_size": o.pipeline_model_parallel_size,
+             "-C/--context_parallel_size": o.context_parallel_size}
+    problems += [f"{flag}: {value} must be >= 1" for flag, value in sizes.items() if value < 1]
+    if problems:
+        return problems
+    if o.world_size % o.model_parallel_size:
+        problems.append(f"-T/-P/-C: TP×PP×CP = {o.model_parallel_size} does not divide nodes×GPUs = {o.world_size}; "
+                        f"choose sizes whose product divides {o.world_size}")
+    elif o.global_batch_size % (o.micro_batch_size * o.data_parallel_size):
+        step = o.micro_batch_size * o.data_parallel_size
+        problems.append(f"-g/--global_batch_size: {o.global_batch_size} is not divisible by micro_batch_size × "
+                        f"data_parallel_size = {o.micro_batch_size} × {o.data_parallel_size}; use a multiple of {step}")
+    if o.sequence_parallel and o.tensor_model_parallel_size < 2:
+        problems.append("--sequence_parallel: needs tensor parallelism; add -T 2 (or more) or drop --sequence_parallel")
+    if o.micro_batch_size < 1:
+        problems.append(f"-m/--micro_batch_size: {o.micro_batch_size} must be >= 1")
+    if o.backend == "hf" and o.model_parallel_size > 1:
+        problems.append("-T/-P/-C: the small-model (hf) backend is data-parallel only; use 1 or --backend megatron")
+    return problems
+
+
+def check_sequence(plan: JobPlan) -> list[str]:
+    o, spec, problems = plan.opts, get_model(plan.opts.model), []
+    length = o.seq_length or spec.default_seq_length
+    if length < 1:
+        return [f"-s/--seq_length: {length} must be >= 1"]
+    if length > spec.max_seq_length:
+        problems.append(f"-s/--seq_length: {length} exceeds what {spec.name} supports ({spec.max_seq_length}); "
+                        f"use at most {spec.max_seq_length}")
+    if o.context_parallel_size > 1 and length % (2 * o.context_parallel_size):
+        problems.append(f"-s/--seq_length: {length} must be divisible by 2×CP = {2 * o.context_parallel_size} "
+                        "with context parallelism")
+    if o.packed_sequence and o.micro_batch_size != 1:
+        problems.append("--packed_sequence: needs -m/--micro_batch_size 1")
+    return problems
+
+
+def check_training(plan: JobPlan) -> list[str]:
+    o, problems = plan.opts, []
+    if o.max_steps <= 0:
+        problems.append(f"--max_steps: {o.max_steps} must be > 0")
+    if o.lr is not None and o.lr <= 0:
+        problems.append(f"--lr: {o.lr} must be > 0")
+    if o.fp8_recipe not in FP8_RECIPE_NAMES:
+        problems.append(f"--fp8_recipe: unknown recipe {o.fp8_recipe!r}; choose one of {', '.join(FP8_RECIPE_NAMES)}")
+    if o.fp8 and o.backend == "hf":
+        problems.append("--fp8: only the Megatron backend supports FP8; drop --fp8 or use --backend megatron on GPUs")
+    if o.backend == "megatron" and plan.cpu:
+        problems.append("--cpu: Megatron-Core needs CUDA GPUs; use -M tiny --backend hf to train on CPU")
+    for flag, value in (("--val_check_interval", o.val_check_interval), ("--ckpt_every_n_steps", o.ckpt_every_n_steps)):
+        if value is not None and value <= 0:
+            problems.append(f"{flag}: {value} must be > 0")
+    return problems
+
+
+def check_weights(plan: JobPlan) -> list[str]:
+    o, problems = plan.opts, []
+    if o.nemo_model and not Path(o.nemo_model).is_dir():
+        problems.append(f"-n/--nemo_model: {o.nemo_model} is not a directory; pass a NeMo checkpoint folder")
+    if o.hf_model_id and o.hf_model_id.startswith("/") and not Path(o.hf_model_id).is_dir():
+        problems.append(f"--hf_model_id: {o.hf_model_id} does not exist; pass an HF id or a local HF model folder")
+    if o.nemo_model and o.hf_model_id and Path(o.nemo_model).is_dir():
+        recorded = _recorded_hf_id(Path(o.nemo_model))
+        if recorded and Path(recorded).name != Path(o.hf_model_id).name:
+            problems.append(f"--hf_model_id: {o.hf_model_id} disagrees with -n/--nemo_model, which was made from "
+                            f"{recorded}; drop --hf_model_id or pass the matching id")
+    if o.tokenizer and o.tokenizer.startswith("/") and not Path(o.tokenizer).is_dir():
+        problems.append(f"--tokenizer: {o.tokenizer} does not exist; pass an HF id or a tokenizer folder")
+    return problems
+
+
+def _recorded_hf_id(checkpoint: Path) -> str | None:
+    """The HF id a NeMo checkpoint's context records for its tokenizer, if any."""
+    for name in ("context/model.yaml", "context/io.json"):
+        path = checkpoint / name
+        if path.is_file():
+            for line in path.read_text(errors="ignore").splitlines():
+                if "pretrained_model_name" in line:
+                    return line.split(":", 1)[-1].strip().strip('",')
+    return None
+
+
+def check_dataset(plan: JobPlan) -> list[str]:
+    o = plan.opts
+    if not o.dataset_path:
+        if o.task != "pretrain" or o.backend == "hf":
+            kind = "a folder with training.jsonl" if o.task != "pretrain" else "Megatron mmap prefix(es)"
+            return [f"-D/--dataset_path: required here; pass {kind} (see python -m recipes.prepare_sft / preprocess)"]
+        return []
+    if o.task == "pretrain":
+        try:
+            return missing_files(parse_mmap_paths(o.dataset_path))
+        except UsageError as exc:
+            return [str(exc)]
+    return check_finetune_folder(Path(o.dataset_path))
+
+
+def check_finetune_folder(folder: Path) -> list[str]:
+    flag = "-D/--dataset_path"
+    if not folder.is_dir():
+        return [f"{flag}: {folder} is not a folder; pass a folder with training.jsonl and validation.jsonl"]
+    train = folder / "training.jsonl"
+    if not train.is_file():
+        return [f"{flag}: {folder} has no training.jsonl; prepare it with python -m recipes.prepare_sft"]
+    with train.open("rb") as handle:
+        first = handle.readline()
+    if not first.strip():
+        return [f"{train}: empty first line; expected {{\"input\": ..., \"output\": ...}} per line"]
+    try:
+        row = json.loads(first)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return [f"{train}:1: not valid JSON ({exc}); fix the file or regenerate it with python -m recipes.prepare_sft"]
+    if not isinstance(row, dict) or not {"input", "output"} <= set(row):
+        return [f"{train}:1: needs \"input\" and \"output\" fields; convert it with python -m recipes.prepare_sft"]
+    return []
+
+
+def check_executor(plan: JobPlan) -> list[str]:
+    s, problems = plan.settings, []
+    if plan.executor == "slurm" and not s.account:
+        problems.append("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
+    if plan.executor == "docker" and not s.container_image:
+        problems.append("-i/--container_image: required with --executor docker")
+    if s.retries < 0:
+        problems.append(f"--retries: {s.retries} must be >= 0")
+    if s.container_image and plan.executor in ("slurm", "docker") and plan.mounts_explicit:
+        sources = [m.split(":")[0].rstrip("/") for m in s.container_mounts]
+        for path in job_paths(plan.opts):
+            if not any(path == src or path.startswith(src + "/") for src in sources):
+                problems.append(f"--container_mounts: {path} is outside every mount; add {path}:{path} "
+                                "(or a parent folder) to --container_mounts")
+    return problems
+
+
+def check_results_dir(plan: JobPlan) -> list[str]:
+    path = Path(plan.opts.log_dir)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return [f"--results_dir: cannot write {path} ({existing} is not a writable folder); "
+                "pass --results_dir on a writable path"]
+    return []
+
+
+CHECKS = (check_parallelism, check_sequence, check_training, check_weights, check_dataset, check_executor,
+          check_results_dir)
+
+
+def validate(plan: JobPlan) -> list[str]:
+    """All problems with ``plan`` (empty when it may run). Reads files; writes nothing."""
+    return [problem for check in CHECKS for problem in check(plan)]

@@ -1,0 +1,129 @@
+"""Fixtures for tests against a real single-node Slurm cluster (see docs/slurm_testing.md).
+
+``slurm_cluster`` (session scope) makes sure the cluster of ``tests/slurm/cluster.sh`` is up:
+it uses a running one, or starts one when we are root and apt-get is available, and otherwise
+skips the test with the reason. It puts ``SLURM_CONF`` into ``os.environ`` so that ``sbatch``,
+``sacct``, ... run by the tests (and by NeMo-Run through a LocalTunnel) reach this cluster.
+The cluster is left running afterwards; ``tests/slurm/cluster.sh stop`` stops it.
+
+Set ``SLURM_TESTS_REQUIRED=1`` (CI) to fail instead of skip when the cluster cannot be started.
+Every test collected under ``tests/slurm`` gets the ``slurm`` marker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+CLUSTER_SH = HERE / "cluster.sh"
+START_TIMEOUT_S = 900  # first start may install ~30 Debian packages
+
+
+@dataclasses.dataclass(frozen=True)
+class SlurmCluster:
+    """The running test cluster: the environment a client process needs, and where things live."""
+
+    env: dict[str, str]  # e.g. {"SLURM_CONF": "/tmp/recipes-slurm/etc/slurm.conf"}
+    state_dir: Path
+    node: str
+
+    @property
+    def conf(self) -> Path:
+        return Path(self.env["SLURM_CONF"])
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+
+def _cluster_sh(*args: str, timeout: float) -> tuple[int, str]:
+    """Run cluster.sh; output goes through a file so that no daemon can hold a pipe open."""
+    with tempfile.TemporaryFile(mode="w+") as out:
+        try:
+            proc = subprocess.run(
+                ["bash", str(CLUSTER_SH), *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            rc = 124
+        out.seek(0)
+        text = out.read()
+    if rc == 124:
+        text += f"\ncluster.sh {' '.join(args)}: timed out after {timeout:.0f} s"
+    return rc, text
+
+
+def _parse_exports(text: str) -> dict[str, str]:
+    env = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            env[key] = value
+    return env
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def _unavailable(reason: str, details: str = "") -> None:
+    message = f"local Slurm cluster unavailable: {reason}"
+    if os.environ.get("SLURM_TESTS_REQUIRED") == "1":
+        pytest.fail(f"{message}\n{details}".rstrip(), pytrace=False)
+    print(message)
+    if details:
+        print(details)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    rc, text = _cluster_sh("status", timeout=60)
+    if rc != 0:
+        if os.geteuid() != 0:
+            _unavailable(f"not running and not root (uid {os.geteuid()}); start it with `sudo {CLUSTER_SH} start`")
+        if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+            _unavailable("not running, no Slurm installed and no apt-get to install it")
+        rc, text = _cluster_sh("start", timeout=START_TIMEOUT_S)
+        if rc != 0:
+            _unavailable(_last_line(text), text)
+
+    rc, text = _cluster_sh("env", timeout=30)
+    env = _parse_exports(text)
+    if rc != 0 or "SLURM_CONF" not in env:
+        _unavailable(f"`cluster.sh env` gave no SLURM_CONF: {_last_line(text)}", text)
+
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    conf = Path(env["SLURM_CONF"])
+    node = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        yield SlurmCluster(env=env, state_dir=conf.parent.parent, node=node)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.slurm)
