@@ -73,6 +73,8 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     model.add_argument("-D", "--dataset_path", help=("Megatron mmap prefix(es) 'W1 P1 W2 P2' or a folder of .bin/.idx"
                                                      if entry == "pretrain" else
                                                      "folder with training.jsonl, validation.jsonl[, test.jsonl]"))
+    if entry == "pretrain":  # accepted only to explain where it belongs
+        model.add_argument("--peft", default=None, help=argparse.SUPPRESS)
     if entry == "finetune":
         model.add_argument("--peft", choices=PEFT_CHOICES, default="lora", help="(default: %(default)s)")
         model.add_argument("--packed_sequence", action="store_true", help="pack sequences (needs -m 1)")
@@ -83,10 +85,10 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     train.add_argument("-g", "--global_batch_size", type=int)
     train.add_argument("-m", "--micro_batch_size", type=int, default=1)
     train.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
-    train.add_argument("-T", "--tensor_model_parallel_size", type=int, default=1)
-    train.add_argument("-P", "--pipeline_model_parallel_size", type=int, default=1)
-    train.add_argument("-C", "--context_parallel_size", type=int, default=1)
-    train.add_argument("--sequence_parallel", action="store_true", help="needs -T > 1")
+    train.add_argument("-T", "--tensor_model_parallel_size", type=int, help="(default: the recipe's)")
+    train.add_argument("-P", "--pipeline_model_parallel_size", type=int, help="(default: the recipe's)")
+    train.add_argument("-C", "--context_parallel_size", type=int, help="(default: the recipe's)")
+    train.add_argument("--sequence_parallel", action="store_true", default=None, help="needs -T > 1")
     train.add_argument("--fp8", action="store_true", help="FP8 mixed precision (Hopper+, Transformer Engine)")
     train.add_argument("--fp8_recipe", default="delayed", help=f"one of {', '.join(FP8_RECIPE_NAMES)}")
     train.add_argument("--seed", type=int, default=1234)

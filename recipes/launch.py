@@ -21,6 +21,16 @@ from recipes.secrets import redact
 RUN_FAILED = 1
 
 
+def use_nemorun_home() -> None:
+    """NeMo-Run reads $NEMORUN_HOME once at import; honour the value at launch time too."""
+    import os
+
+    import nemo_run as run
+
+    if os.environ.get("NEMORUN_HOME"):
+        run.config.set_nemorun_home(os.environ["NEMORUN_HOME"])
+
+
 def prepare(plan: JobPlan):
     """(tasks [(name, Partial)], executor) for ``plan``."""
     recipe = apply_overrides(build_recipe(plan.opts), plan.overrides)
@@ -62,6 +72,7 @@ def _task_executor(name: str, executor, plan: JobPlan):
 
 def run_plan(plan: JobPlan) -> int:
     check_packager(plan)
+    use_nemorun_home()
     tasks, executor = prepare(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -15,7 +15,7 @@ import nemo_run as run
 from recipes.mmap_paths import parse_mmap_paths
 from recipes.models import get_model
 from recipes.options import RecipeOptions
-from recipes.tokenizer import resolve_tokenizer_path
+from recipes.tokenizer import nemo_tokenizer
 
 # --fp8_recipe name -> NeMo precision factory (nemo.collections.llm.recipes.precision.mixed_precision).
 FP8_RECIPES = {  # keys: recipes.megatron_names.FP8_RECIPE_NAMES
@@ -57,7 +57,7 @@ def build_recipe(opts: RecipeOptions) -> run.Partial:
 
 
 def seq_length(opts: RecipeOptions) -> int:
-    return opts.seq_length or get_model(opts.model).default_seq_length
+    return opts.seq_length or get_model(opts.model).default_seq_length_for(opts.task, opts.packed_sequence)
 
 
 def tokenizer_name(opts: RecipeOptions) -> str:
@@ -69,7 +69,10 @@ def _set_parallelism(recipe: run.Partial, opts: RecipeOptions) -> None:
     strategy.tensor_model_parallel_size = opts.tensor_model_parallel_size
     strategy.pipeline_model_parallel_size = opts.pipeline_model_parallel_size
     strategy.context_parallel_size = opts.context_parallel_size
-    strategy.sequence_parallel = opts.sequence_parallel
+    if opts.sequence_parallel is not None:
+        strategy.sequence_parallel = opts.sequence_parallel
+    if opts.tensor_model_parallel_size == 1:
+        strategy.sequence_parallel = False
     if opts.pipeline_model_parallel_size == 1:
         strategy.virtual_pipeline_model_parallel_size = None
     recipe.trainer.num_nodes = opts.num_nodes
@@ -77,9 +80,7 @@ def _set_parallelism(recipe: run.Partial, opts: RecipeOptions) -> None:
 
 
 def _hf_tokenizer_config(opts: RecipeOptions):
-    from nemo.collections.common.tokenizers.huggingface.auto_tokenizer import AutoTokenizer
-
-    return run.Config(AutoTokenizer, pretrained_model_name=resolve_tokenizer_path(tokenizer_name(opts)))
+    return run.Config(nemo_tokenizer, name=tokenizer_name(opts))
 
 
 def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
@@ -130,7 +131,7 @@ def _set_training(recipe: run.Partial, opts: RecipeOptions) -> None:
     if scheduler is not None and getattr(scheduler, "warmup_steps", 0) >= opts.max_steps:
         scheduler.warmup_steps = max(1, opts.max_steps // 10)
     callbacks = list(recipe.trainer.callbacks or [])
-    callbacks.append(run.Config(PreemptionCallback, sig=signal.SIGTERM))
+    callbacks.append(run.Config(PreemptionCallback, sig=int(signal.SIGTERM)))
     recipe.trainer.callbacks = callbacks
 
 

@@ -23,11 +23,24 @@ class ModelSpec:
     default_seq_length: int
     description: str
     arch: dict = field(default_factory=dict)  # Megatron (NeMo config) field -> value
+    # NeMo's recipe defaults (TP, PP, CP) per task; a test checks them against NeMo's factories.
+    parallelism: dict = field(default_factory=lambda: dict(SMALL_PARALLELISM))
+
+    def default_parallelism(self, task: str) -> tuple[int, int, int]:
+        return self.parallelism["lora" if task == "dora" else task]
+
+    def default_seq_length_for(self, task: str, packed: bool = False) -> int:
+        """NeMo's defaults: pretraining at the model's length; finetuning 2048 (4096 packed)."""
+        if task == "pretrain" or self.is_debug:
+            return self.default_seq_length
+        return 4096 if packed else 2048
 
     @property
     def is_debug(self) -> bool:
         return bool(self.arch)
 
+
+SMALL_PARALLELISM = {"pretrain": (1, 1, 1), "sft": (1, 1, 1), "lora": (1, 1, 1)}
 
 TINY_ARCH = {
     "num_layers": 2,
@@ -43,8 +56,10 @@ TINY_ARCH = {
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("llama31_8b", "llama31_8b", "meta-llama/Llama-3.1-8B", 131072, 8192, "Llama 3.1 8B (default)"),
-        ModelSpec("llama31_70b", "llama31_70b", "meta-llama/Llama-3.1-70B", 131072, 8192, "Llama 3.1 70B"),
+        ModelSpec("llama31_8b", "llama31_8b", "meta-llama/Llama-3.1-8B", 131072, 8192, "Llama 3.1 8B (default)",
+                  parallelism={"pretrain": (1, 1, 2), "sft": (2, 1, 1), "lora": (1, 1, 1)}),
+        ModelSpec("llama31_70b", "llama31_70b", "meta-llama/Llama-3.1-70B", 131072, 8192, "Llama 3.1 70B",
+                  parallelism={"pretrain": (4, 4, 2), "sft": (8, 4, 1), "lora": (8, 1, 1)}),
         ModelSpec("llama32_1b", "llama32_1b", "meta-llama/Llama-3.2-1B", 131072, 8192, "Llama 3.2 1B"),
         ModelSpec("tiny", "llama32_1b", "meta-llama/Llama-3.2-1B", 2048, 256,
                   "debug Llama: Llama 3 layout and tokenizer, 2 layers, hidden 64 (tests, demo)", TINY_ARCH),

@@ -45,7 +45,7 @@ class RecipeOptions:
     tensor_model_parallel_size: int = 1
     pipeline_model_parallel_size: int = 1
     context_parallel_size: int = 1
-    sequence_parallel: bool = False
+    sequence_parallel: bool | None = None  # None: the recipe's default
     fp8: bool = False
     fp8_recipe: str = "delayed"
     dataset_path: str | None = None

@@ -36,6 +36,7 @@ class JobPlan:
     allow_dirty: bool = False
     mounts_explicit: bool = False
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # conflicts found while planning
 
     @property
     def needs_import(self) -> bool:
@@ -93,7 +94,9 @@ def make_plan(entry: str, args) -> JobPlan:
         os.environ[name] = raw_env[name]
         print(f"warning: --env {name}=...: secrets reach jobs by name from the environment and are never "
               f"written into scripts; export {name} instead", file=sys.stderr)
-    notes = []
+    notes, problems = [], []
+    if entry == "pretrain" and args.peft:
+        problems.append(f"--peft {args.peft}: PEFT is for finetuning; use python -m recipes.finetune --peft {args.peft}")
     local_gpus = local_gpu_count() if args.executor in LOCAL_EXECUTORS + ("docker",) else 0
     backend = args.backend
     if backend == "auto":
@@ -111,6 +114,9 @@ def make_plan(entry: str, args) -> JobPlan:
         executor = "torchrun"
         notes.append(f"--executor local with -G {num_gpus}: starting {num_gpus} processes with torchrun")
     task = _task(entry, args)
+    tp, pp, cp = (given if given is not None else default for given, default in zip(
+        (args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size),
+        spec.default_parallelism(task)))
     opts = RecipeOptions(
         task=task, model=spec.name, backend=backend, experiment=args.experiment,
         results_dir=_abs(args.results_dir or default_results_dir()), num_nodes=args.num_nodes, num_gpus=num_gpus,
@@ -118,9 +124,8 @@ def make_plan(entry: str, args) -> JobPlan:
         nemo_model=_abs(args.nemo_model), tokenizer=_abs(args.tokenizer) if _is_local_path(args.tokenizer) else args.tokenizer,
         seq_length=args.seq_length, max_steps=100 if args.max_steps is None else args.max_steps,
         micro_batch_size=args.micro_batch_size, lr=args.lr,
-        tensor_model_parallel_size=args.tensor_model_parallel_size,
-        pipeline_model_parallel_size=args.pipeline_model_parallel_size,
-        context_parallel_size=args.context_parallel_size, sequence_parallel=args.sequence_parallel,
+        tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
+        sequence_parallel=args.sequence_parallel,
         fp8=args.fp8, fp8_recipe=args.fp8_recipe, dataset_path=_abs_dataset(args.dataset_path),
         packed_sequence=getattr(args, "packed_sequence", False), wandb=args.wandb, wandb_project=args.wandb_project,
         seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
@@ -141,7 +146,7 @@ def make_plan(entry: str, args) -> JobPlan:
         settings.container_mounts = auto_mounts(opts)
     return JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
-                   mounts_explicit=bool(mounts), notes=notes)
+                   mounts_explicit=bool(mounts), notes=notes, problems=problems)
 
 
 def repo_root() -> Path:

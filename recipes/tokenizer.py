@@ -71,3 +71,10 @@ def load_tokenizer(name: str | None = None):
     except OSError as exc:
         raise UsageError(f"cannot load tokenizer {name!r}: {str(exc).splitlines()[0]}; "
                          "pass a local tokenizer folder or run where the hub is reachable") from exc
+
+
+def nemo_tokenizer(name: str | None = None):
+    """NeMo's HF ``AutoTokenizer``, resolved where the job runs (a container has its own paths and cache)."""
+    from nemo.collections.common.tokenizers.huggingface.auto_tokenizer import AutoTokenizer
+
+    return AutoTokenizer(pretrained_model_name=resolve_tokenizer_path(name))

@@ -30,8 +30,10 @@ def check_parallelism(plan: JobPlan) -> list[str]:
     if problems:
         return problems
     if o.world_size % o.model_parallel_size:
+        tp, pp, cp = get_model(o.model).default_parallelism(o.task)
         problems.append(f"-T/-P/-C: TP×PP×CP = {o.model_parallel_size} does not divide nodes×GPUs = {o.world_size}; "
-                        f"choose sizes whose product divides {o.world_size}")
+                        f"choose sizes whose product divides {o.world_size} (recipe defaults for {o.model} "
+                        f"{o.task}: -T {tp} -P {pp} -C {cp})")
     elif o.global_batch_size % (o.micro_batch_size * o.data_parallel_size):
         step = o.micro_batch_size * o.data_parallel_size
         problems.append(f"-g/--global_batch_size: {o.global_batch_size} is not divisible by micro_batch_size × "
@@ -47,7 +49,7 @@ def check_parallelism(plan: JobPlan) -> list[str]:
 
 def check_sequence(plan: JobPlan) -> list[str]:
     o, spec, problems = plan.opts, get_model(plan.opts.model), []
-    length = o.seq_length or spec.default_seq_length
+    length = o.seq_length or spec.default_seq_length_for(o.task, o.packed_sequence)
     if length < 1:
         return [f"-s/--seq_length: {length} must be >= 1"]
     if length > spec.max_seq_length:
@@ -173,4 +175,4 @@ CHECKS = (check_parallelism, check_sequence, check_training, check_weights, chec
 
 def validate(plan: JobPlan) -> list[str]:
     """All problems with ``plan`` (empty when it may run). Reads files; writes nothing."""
-    return [problem for check in CHECKS for problem in check(plan)]
+    return plan.problems + [problem for check in CHECKS for problem in check(plan)]

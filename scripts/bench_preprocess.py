@@ -1,14 +1,16 @@
 """Benchmark (not a test): the preprocessor end to end vs the bare fast tokenizer on the same documents.
 
     python scripts/bench_preprocess.py                 # ~24 MB corpus, default --workers 1
-    python scripts/bench_preprocess.py --mb 100 --workers 1 2
+    python scripts/bench_preprocess.py --mb 100 --workers 1 2 --repeat 3
 
 (a) ``recipes.data.mmap.preprocess`` in a child process: read JSONL, parse, tokenize, write .bin/.idx;
-    peak RSS is sampled over the child and its workers (summed).
+    peak memory is sampled over the child and its workers (PSS summed, so pages shared after fork
+    count once; RSS where PSS is unavailable).
 (b) the bound: the bundled Llama 3 fast tokenizer's ``encode_batch_fast`` over the same texts, already
     in memory, in ~1 MB batches on all cores; no I/O, no JSON, no output.
 Headline: docs/s of (a) over (b). Throughputs of (a) exclude interpreter and tokenizer start-up
-(reported separately), which is a constant, not a rate.
+(reported separately), which is a constant, not a rate. (a) and (b) run interleaved ``--repeat`` times
+and the best of each is kept, so a busy neighbour on a shared machine skews them less.
 """
 
 from __future__ import annotations
@@ -89,40 +91,53 @@ def run_preprocessor(corpus: Path, prefix: Path, workers: int) -> dict:
     while child.poll() is None:
         try:
             processes = [parent] + parent.children(recursive=True)
-            peak = max(peak, sum(process.memory_info().rss for process in processes))
+            peak = max(peak, sum(_memory(process) for process in processes))
         except psutil.Error:
             pass
-        time.sleep(0.05)
+        time.sleep(0.1)
     wall = time.perf_counter() - start
     output = child.stdout.read()
     if child.returncode:
         raise SystemExit(f"preprocessor failed with exit {child.returncode}")
     summary = json.loads(output.strip().splitlines()[-1])
-    summary.update(wall_s=wall, startup_s=wall - summary["elapsed_s"], peak_rss_mb=peak / MB)
+    summary.update(wall_s=wall, startup_s=wall - summary["elapsed_s"], peak_mem_mb=peak / MB)
     return summary
+
+
+def _memory(process) -> int:
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, OSError):
+        return process.memory_info().rss
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=24, help="corpus size in MB (default 24)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="preprocessor --workers to try")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved runs of each; best kept (default 2)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         corpus = Path(folder) / "corpus.jsonl"
         texts = build_corpus(corpus, args.mb)
-        print(f"corpus: {len(texts):,} documents, {corpus.stat().st_size / MB:.1f} MB, {os.cpu_count()} cores")
-        bound = tokenizer_bound(texts)
-        del texts
+        print(f"corpus: {len(texts):,} documents, {corpus.stat().st_size / MB:.1f} MB, {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        bound, results = None, {}
+        for _ in range(args.repeat):
+            run = tokenizer_bound(texts)
+            bound = run if bound is None or run["docs_per_s"] > bound["docs_per_s"] else bound
+            for workers in args.workers:
+                run = run_preprocessor(corpus, Path(folder) / f"out{workers}", workers)
+                best = results.get(workers)
+                results[workers] = run if best is None or run["docs_per_s"] > best["docs_per_s"] else best
         print(f"(b) bare tokenizer:  {bound['docs_per_s']:9,.0f} docs/s  {bound['mb_per_s']:6.2f} MB/s  "
               f"{bound['tokens_per_s']:11,.0f} tokens/s")
-        for workers in args.workers:
-            result = run_preprocessor(corpus, Path(folder) / f"out{workers}", workers)
-            ratio = result["docs_per_s"] / bound["docs_per_s"]
+        for workers, result in results.items():
             print(f"(a) preprocess --workers {workers}: {result['docs_per_s']:9,.0f} docs/s  "
                   f"{result['mb_per_s']:6.2f} MB/s  {result['tokens_per_s']:11,.0f} tokens/s  "
-                  f"peak RSS {result['peak_rss_mb']:,.0f} MB  (start-up {result['startup_s']:.1f} s, "
+                  f"peak memory {result['peak_mem_mb']:,.0f} MB  (start-up {result['startup_s']:.1f} s, "
                   f"wall {result['wall_s']:.1f} s)")
-            print(f"    ratio (a)/(b) = {ratio:.2f}")
+            print(f"    ratio (a)/(b) = {result['docs_per_s'] / bound['docs_per_s']:.2f}")
     return 0
 
 

@@ -65,17 +65,21 @@ def download(name: str, output_dir: str, split: str = "train", limit: int | None
     spec = DATASETS[name]
     rows = _load(spec.repo_id, spec.config, split, streaming=True)
     os.makedirs(output_dir, exist_ok=True)
-    path = os.path.join(output_dir, spec.filename if split == "train" else spec.filename.replace(".jsonl", f"-{split}.jsonl"))
+    filename = spec.filename if split == "train" else spec.filename.replace(".jsonl", f"-{split}.jsonl")
+    path = os.path.join(output_dir, filename)
     temp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(temp, "w", encoding="utf-8") as out:
             for index, row in enumerate(rows):
                 if limit is not None and index >= limit:
                     break
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(temp):
             os.remove(temp)
+        if isinstance(exc, Exception) and not isinstance(exc, UsageError):  # the stream broke mid-way
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise UsageError(f"{spec.repo_id}: download interrupted ({reason}); rerun, or {LOCAL_ROUTE}") from exc
         raise
     return path

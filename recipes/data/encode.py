@@ -79,7 +79,7 @@ class ChunkEncoder:
             except UnicodeDecodeError as exc:
                 return [], "invalid UTF-8", f"invalid UTF-8 (byte {exc.start})"
             except json.JSONDecodeError as exc:
-                return [], "malformed JSON", f"malformed JSON ({exc.msg} at column {exc.colno})"
+                return [], "malformed JSON", f"malformed JSON: {exc.msg} (column {exc.colno})"
         if not isinstance(item, dict):
             return [], "not a JSON object", f"not a JSON object (got {type(item).__name__})"
         values = []
@@ -121,22 +121,32 @@ def _encode_in_worker(chunk: Chunk) -> EncodedChunk:
 
 
 def encode_ordered(encoder: ChunkEncoder, chunks: Iterable[Chunk], workers: int) -> Iterator[EncodedChunk]:
-    """Encode chunks in input order; with ``workers > 1`` in a process pool.
+    """Encode chunks in input order: in-process with ``workers == 1``, else in a process pool.
 
-    ``Pool.imap`` would read the whole input ahead of slow workers (its feeder thread has no
-    back-pressure), so at most ``2 * workers`` chunks are in flight here to keep memory flat.
+    In-process, two threads take turns: the tokenizer releases the GIL, so one thread parses its
+    chunk while the other's batch runs on every core in Rust. ``Pool.imap`` would read the whole
+    input ahead of slow workers (its feeder thread has no back-pressure), so here at most
+    ``2 * workers`` chunks are in flight to keep memory flat.
     """
-    if workers <= 1:  # in-process: the Rust tokenizer spreads each batch over all cores itself
-        for chunk in chunks:
-            yield encoder(chunk)
+    if workers <= 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield from _bounded_in_order((pool.submit(encoder, chunk) for chunk in chunks), 2, "result")
         return
     import multiprocessing
 
     with multiprocessing.Pool(workers, initializer=_init_worker, initargs=(encoder,)) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.apply_async(_encode_in_worker, (chunk,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from _bounded_in_order((pool.apply_async(_encode_in_worker, (chunk,)) for chunk in chunks),
+                                     2 * workers, "get")
+
+
+def _bounded_in_order(submissions: Iterator, limit: int, wait: str) -> Iterator[EncodedChunk]:
+    """Results of lazily submitted jobs in submission order, with at most ``limit`` outstanding."""
+    pending: deque = deque()
+    for job in submissions:
+        pending.append(job)
+        if len(pending) >= limit:
+            yield getattr(pending.popleft(), wait)()
+    while pending:
+        yield getattr(pending.popleft(), wait)()

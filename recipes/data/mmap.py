@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from typing import Sequence
 
 from recipes.data.encode import ChunkEncoder, encode_ordered
@@ -22,6 +23,7 @@ from recipes.data.inputs import iter_chunks, resolve_inputs
 from recipes.data.progress import Progress, RunStats
 from recipes.errors import UsageError
 
+TEMP_PID = re.compile(r"\.tmp-(\d+)(?:\.tmp)?$")
 SKIP_HINT = "fix the line or rerun with --skip-bad-lines to skip bad lines"
 
 
@@ -133,12 +135,7 @@ class MmapOutputs:
 
     def add(self, encoded) -> None:
         for key, builder in self.builders.items():
-            tokens, lengths = encoded.tokens[key], encoded.lengths[key]
-            start = 0
-            for length in lengths.tolist():
-                # Same call Megatron makes per document: one sequence, or none for an empty document.
-                builder.add_document(tokens[start:start + length], [length] if length else [])
-                start += length
+            add_documents(builder, encoded.tokens[key], encoded.lengths[key])
 
     def commit(self) -> int:
         """Finalize every key, then move data and index files into place; return bytes written."""
@@ -161,13 +158,39 @@ class MmapOutputs:
                     os.remove(path)
 
 
+def add_documents(builder, tokens, lengths) -> None:
+    """``builder.add_document(doc, [len(doc)])`` for every document of a chunk, in one write.
+
+    Same bytes as one call per document (what Megatron does; an empty document gets no sequence),
+    without a Python-level write per document.
+    """
+    builder.data_file.write(tokens.astype(builder.dtype, copy=False).tobytes(order="C"))
+    first = len(builder.sequence_lengths)
+    sequences = [length for length in lengths.tolist() if length]
+    builder.sequence_lengths.extend(sequences)
+    if len(sequences) == len(lengths):  # the usual case: every document is one sequence
+        builder.document_indices.extend(range(first + 1, first + len(sequences) + 1))
+    else:
+        count = first
+        for length in lengths.tolist():
+            count += 1 if length else 0
+            builder.document_indices.append(count)
+
+
 def remove_stale_temps(final_paths: Sequence[str]) -> list[str]:
-    """Delete ``<final>.tmp-<pid>`` files left by runs that are no longer alive; return them."""
+    """Delete ``<final>.tmp-<pid>`` files left by runs that are no longer alive; return them.
+
+    With multi-storage-client installed, megatron-core writes through it and the open file is
+    ``.<name>.tmp-<pid>.tmp`` until closed; those hidden names are covered too.
+    """
     removed = []
     for final in final_paths:
-        for path in glob.glob(glob.escape(final) + ".tmp-*"):
-            pid = path.rsplit(".tmp-", 1)[1]
-            if not pid.isdigit() or int(pid) == os.getpid() or not _alive(int(pid)):
+        folder, name = os.path.split(final)
+        patterns = [glob.escape(final) + ".tmp-*", os.path.join(glob.escape(folder), "." + glob.escape(name) + ".tmp-*")]
+        for path in [path for pattern in patterns for path in glob.glob(pattern)]:
+            match = TEMP_PID.search(path)
+            pid = int(match.group(1)) if match else None
+            if pid is None or pid == os.getpid() or not _alive(pid):
                 os.remove(path)
                 removed.append(path)
     return removed

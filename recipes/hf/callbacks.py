@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import lightning.pytorch as pl
 
-METRICS_FILE = "metrics.jsonl"
+from recipes.hf.metrics import METRICS_FILE, read_metrics
 
 
 class Throughput(pl.Callback):
@@ -30,23 +31,9 @@ class Throughput(pl.Callback):
         rate = self._tokens / max(time.perf_counter() - self._start, 1e-9)
         previous = self.tokens_per_s
         self.tokens_per_s = rate if previous is None else self.smoothing * rate + (1 - self.smoothing) * previous
+        pl_module.step_metrics["tokens_per_s"] = self.tokens_per_s
         pl_module.log("tokens_per_s", self.tokens_per_s, on_step=True, on_epoch=False, prog_bar=True,
                       batch_size=1, rank_zero_only=True)
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """Rows of a ``metrics.jsonl``; a step logged twice (a run resumed behind its last log) keeps the last."""
-    rows: dict[tuple, dict] = {}
-    path = Path(path)
-    if not path.is_file():
-        return []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-        rows[(row.get("step"), "val_loss" in row)] = row
-    return sorted(rows.values(), key=lambda r: (r.get("step", 0), "val_loss" in r))
 
 
 class MetricsFile(pl.Callback):
@@ -68,10 +55,10 @@ class MetricsFile(pl.Callback):
         step = trainer.global_step
         if (batch_idx + 1) % self.accumulation or (step % self.every and step != trainer.max_steps):
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-                   if k in ("train_loss", "lr", "tokens_per_s")}
+        metrics = dict(pl_module.step_metrics)
         self._write({"step": step, **metrics}, trainer)
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and not (sys.stdout.isatty() and trainer.progress_bar_callback):
+            # For log files (Slurm): the interactive bar already shows the same figures.
             print(self._log_line(step, trainer.max_steps, metrics), flush=True)
 
     def on_validation_end(self, trainer, pl_module) -> None:

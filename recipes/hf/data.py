@@ -2,85 +2,33 @@
 
 Like Megatron's GPTDataset: documents of one split are shuffled with the seed, concatenated into
 one token stream (each document already ends with EOD) and cut into samples of ``seq_length + 1``
-tokens (consecutive samples share one boundary token). Several weighted prefixes are interleaved
-deterministically in proportion to their weights.
+tokens (consecutive samples share one boundary token). Several weighted prefixes (the shared
+``recipes.mmap_paths`` syntax, as on the Megatron backend) are interleaved deterministically in
+proportion to their weights.
 """
 
 from __future__ import annotations
 
 import os
-import struct
-from pathlib import Path
 
 import numpy as np
 
 from recipes.errors import UsageError
 
-_IDX_MAGIC = b"MMIDIDX\x00\x00"
-# Megatron DType codes -> bytes per token (indexed_dataset.DType).
-_DTYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 8, 7: 4, 8: 2}
 SPLITS = ("train", "validation", "test")
 
 
-def parse_mmap_paths(spec: str | list[str]) -> list[tuple[float, str]]:
-    """``"0.3 /a 0.7 /b"`` | ``"/a /b"`` | ``"/a"`` | ``"/dir"`` -> ``[(weight, prefix), ...]``, weights summing to 1.
+def resolve_blend(spec: str | list[str]) -> list[tuple[float, str]]:
+    """``[(weight, prefix), ...]`` from the shared ``--dataset_path`` parser, each prefix checked on disk."""
+    from recipes.mmap_paths import parse_mmap_paths
 
-    Without explicit weights each prefix weighs its share of tokens (Megatron's concatenation).
-    A directory stands for every ``.bin``/``.idx`` pair in it.
-    """
-    tokens = spec.split() if isinstance(spec, str) else [str(item) for item in spec]
-    if not tokens:
-        raise UsageError("--dataset_path: empty; pass an mmap prefix, '0.3 /a 0.7 /b', or a directory of .bin/.idx")
-    if len(tokens) % 2 == 0 and all(_is_number(tok) for tok in tokens[::2]):
-        weights = [float(tok) for tok in tokens[::2]]
-        prefixes = [_check_prefix(tok) for tok in tokens[1::2]]
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise UsageError(f"--dataset_path: weights {weights} must be >= 0 and not all 0")
-    else:
-        if any(_is_number(tok) for tok in tokens):
-            raise UsageError(f"--dataset_path: {spec!r} mixes weights and paths; "
-                             "give a weight before every prefix ('0.3 /a 0.7 /b') or none")
-        prefixes = [p for tok in tokens for p in _expand(tok)]
-        weights = [float(_token_count(p)) for p in prefixes]
-    total = sum(weights)
-    return [(w / total, p) for w, p in zip(weights, prefixes)]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return not os.path.exists(text)
-
-
-def _expand(token: str) -> list[str]:
-    if os.path.isdir(token):
-        prefixes = sorted(str(p.with_suffix("")) for p in Path(token).glob("*.bin")
-                          if p.with_suffix(".idx").exists())
-        if not prefixes:
-            raise UsageError(f"--dataset_path: directory {token} has no .bin/.idx pairs; "
-                             "make them with python -m recipes.preprocess")
-        return prefixes
-    return [_check_prefix(token)]
-
-
-def _check_prefix(token: str) -> str:
-    prefix = token[:-4] if token.endswith((".bin", ".idx")) else token
-    for ext in (".bin", ".idx"):
-        if not os.path.isfile(prefix + ext):
-            raise UsageError(f"--dataset_path: {prefix}{ext} not found; pass the prefix of an existing "
-                             ".bin/.idx pair (without extension), made with python -m recipes.preprocess")
-    return prefix
-
-
-def _token_count(prefix: str) -> int:
-    with open(prefix + ".idx", "rb") as handle:
-        header = handle.read(len(_IDX_MAGIC) + 9)
-    if not header.startswith(_IDX_MAGIC):
-        raise UsageError(f"--dataset_path: {prefix}.idx is not a Megatron mmap index; rebuild it with recipes.preprocess")
-    dtype_code = struct.unpack("<B", header[len(_IDX_MAGIC) + 8:])[0]
-    return os.path.getsize(prefix + ".bin") // _DTYPE_BYTES.get(dtype_code, 4)
+    blend = parse_mmap_paths(spec)
+    for _, prefix in blend:
+        for ext in (".bin", ".idx"):
+            if not os.path.isfile(prefix + ext):
+                raise UsageError(f"--dataset_path: {prefix}{ext} not found; pass the prefix of an existing "
+                                 ".bin/.idx pair (without extension), made with python -m recipes.preprocess")
+    return blend
 
 
 def split_bounds(split: str, count: int) -> list[tuple[int, int]]:
@@ -149,7 +97,7 @@ class BlendedSamples:
 
 def build_mmap_samples(paths: str, split: str, which: str, seq_length: int, seed: int):
     """The samples of split ``which`` over all (weighted) prefixes of ``paths``."""
-    blend = parse_mmap_paths(paths)
+    blend = resolve_blend(paths)
     datasets = [MmapSamples(prefix, split, which, seq_length, seed) for _, prefix in blend]
     kept = [(w, d) for (w, _), d in zip(blend, datasets) if len(d) > 0 and w > 0]
     if not kept:

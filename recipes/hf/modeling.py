@@ -58,31 +58,37 @@ def check_qlora_supported() -> None:
 def build_model(model: ModelConfig, seed: int, peft: PeftConfig | None = None):
     """The HF causal LM: loaded from ``model.path`` or built from the registry with seeded random weights."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     if peft is not None and peft.quantize_4bit:
         check_qlora_supported()
-    if model.path:
-        kwargs = {"local_files_only": True, "trust_remote_code": model.trust_remote_code,
-                  "torch_dtype": torch.float32}
-        if peft is not None and peft.quantize_4bit:
-            kwargs.update(quantization_config=_nf4_config(), torch_dtype=torch.bfloat16)
-        try:
-            hf_model = AutoModelForCausalLM.from_pretrained(model.path, **kwargs)
-        except OSError as exc:
-            raise UsageError(f"model.path {model.path}: cannot load ({str(exc).splitlines()[0]}); "
-                             "pass a local Hugging Face model directory with --hf_model_id") from exc
-    else:
+    # Seeded so that a relaunch rebuilds the same random init (tiny model, LoRA A matrices) bit for bit.
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        hf_model = _load_or_build(model, quantize=peft is not None and peft.quantize_4bit)
+        if peft is not None:
+            hf_model = apply_peft(hf_model, peft)
+    return hf_model
+
+
+def _load_or_build(model: ModelConfig, quantize: bool):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if not model.path:
         from transformers import LlamaForCausalLM
 
         from recipes.models import get_model, hf_llama_config
 
-        with torch.random.fork_rng():  # the same seed always gives the same initial weights
-            torch.manual_seed(seed)
-            hf_model = LlamaForCausalLM(hf_llama_config(get_model(model.name)))
-    if peft is not None:
-        hf_model = apply_peft(hf_model, peft)
-    return hf_model
+        return LlamaForCausalLM(hf_llama_config(get_model(model.name)))
+    kwargs = {"local_files_only": True, "trust_remote_code": model.trust_remote_code, "dtype": torch.float32}
+    if quantize:  # bitsandbytes quantizes while loading onto this process's GPU
+        kwargs.update(quantization_config=_nf4_config(), dtype=torch.bfloat16,
+                      device_map={"": int(os.environ.get("LOCAL_RANK", "0"))})
+    try:
+        return AutoModelForCausalLM.from_pretrained(model.path, **kwargs)
+    except OSError as exc:
+        raise UsageError(f"model.path {model.path}: cannot load ({str(exc).splitlines()[0]}); "
+                         "pass a local Hugging Face model directory with --hf_model_id") from exc
 
 
 def _nf4_config():

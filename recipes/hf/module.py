@@ -51,6 +51,7 @@ class CausalLMModule(pl.LightningModule):
         # PEFT checkpoints hold only the adapter (+ optimizer): the frozen base comes from model.path.
         self.strict_loading = not self.is_peft
         self._step_losses: list[torch.Tensor] = []
+        self.step_metrics: dict[str, float] = {}
 
     def loss(self, batch: dict) -> torch.Tensor:
         logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -65,16 +66,19 @@ class CausalLMModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
         self._step_losses.append(loss.detach())
+        if (batch_idx + 1) % self.accumulation == 0:
+            self._finish_step(batch_size=batch["input_ids"].shape[0])
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        if (batch_idx + 1) % self.accumulation:
-            return
-        step_loss = torch.stack(self._step_losses).mean()
+    def _finish_step(self, batch_size: int) -> None:
+        """Log the step's loss: the mean over its micro-batches and over ranks."""
+        step_loss = self.trainer.strategy.reduce(torch.stack(self._step_losses).mean(), reduce_op="mean")
         self._step_losses.clear()
-        self.log("train_loss", step_loss, on_step=True, on_epoch=False, prog_bar=True, sync_dist=True,
-                 batch_size=batch["input_ids"].shape[0])
-        self.log("lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False, batch_size=1)
+        lr = self.lr_schedulers().get_last_lr()[0]
+        # Callbacks run before Lightning refreshes callback_metrics: they read this dict instead.
+        self.step_metrics = {"train_loss": float(step_loss), "lr": float(lr)}
+        self.log("train_loss", step_loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+        self.log("lr", lr, on_step=True, on_epoch=False, batch_size=1)
 
     def validation_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)

@@ -44,7 +44,8 @@ MUNGE_PID="$MUNGE_DIR/munged.pid"
 DB_DIR="$S/mysql"
 DB_DATA="$DB_DIR/data"
 DB_SOCK="$DB_DIR/run/mysqld.sock"
-DB_PID="$DB_DIR/run/mysqld.pid"
+DB_OWN_PID="$DB_DIR/run/mysqld.pid"  # written by mariadbd, mode 660
+DB_PID="$S/run/mariadbd.pid"         # our readable copy, used by status and stop
 DB_LOG="$DB_DIR/log/error.log"
 DB_PASS_FILE="$ETC/dbpass"
 CTLD_PID="$RUN/slurmctld.pid"
@@ -57,12 +58,20 @@ export SLURM_CONF="$CONF"   # daemons and clients (slurmdbd also finds slurmdbd.
 # ---------------------------------------------------------------------------------------------
 # pid handling: a pid counts as ours only if its pid file names a live process with that comm.
 
-pid_of() {  # pid_of COMM PIDFILE -> prints the pid if alive with that comm
+running_as() {  # running_as PID COMM: that pid is a live (non-zombie) process named COMM
+    local state
+    [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] || return 1
+    # Exited daemons may stay zombies for a while when PID 1 is slow to reap orphans.
+    state="$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)"
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+pid_of() {  # pid_of COMM PIDFILE -> prints the pid if it is alive with that comm
     local comm=$1 file=$2 pid
     [ -r "$file" ] || return 1
     pid="$(tr -dc '0-9' <"$file" 2>/dev/null)" || return 1
     [ -n "$pid" ] || return 1
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+    running_as "$pid" "$comm" || return 1
     echo "$pid"
 }
 
@@ -73,10 +82,10 @@ stop_pid() {  # stop_pid COMM PIDFILE: TERM, wait up to 30 s, then KILL (by pid,
     pid="$(pid_of "$comm" "$file")" || { rm -f "$file"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 300; i++)); do
-        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || { rm -f "$file"; log "stopped $comm ($pid)"; return 0; }
+        running_as "$pid" "$comm" || { rm -f "$file"; log "stopped $comm ($pid)"; return 0; }
         sleep 0.1
     done
-    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]; then
+    if running_as "$pid" "$comm"; then
         log "$comm ($pid) ignored TERM for 30 s, sending KILL"
         kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -142,7 +151,9 @@ cmd_status() {
         else printf '%-10s down\n' "$comm"; fi
     done
     if cluster_up; then up=1; fi
-    printf 'node %s: %s\n' "$NODE" "$(node_state || true)"
+    if alive slurmctld "$CTLD_PID"; then  # sinfo retries for ~10 s when slurmctld is down
+        printf 'node %s: %s\n' "$NODE" "$(node_state || true)"
+    fi
     if [ $up = 1 ]; then
         echo "cluster: up (SLURM_CONF=$CONF)"
         return 0
@@ -290,7 +301,13 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
-# daemons (stdio to files, lock fd closed, started from / so no daemon pins a working directory)
+# daemons
+
+launch() {  # launch NAME CMD...: from /, stdin /dev/null, output to log/NAME.out, lock fd 9 closed,
+            # exec'd so that no shell of ours lingers holding the lock or the caller's stdout.
+    local name=$1; shift
+    ( cd / && exec "$@" ) </dev/null >>"$LOGD/$name.out" 2>&1 9>&-
+}
 
 start_munged() {
     if alive munged "$MUNGE_PID"; then return 0; fi
@@ -299,9 +316,8 @@ start_munged() {
         (umask 077; head -c 1024 /dev/urandom >"$MUNGE_KEY")
     fi
     chown munge:munge "$MUNGE_KEY"; chmod 400 "$MUNGE_KEY"
-    (cd / && runuser -u munge -- munged --socket="$MUNGE_SOCK" --key-file="$MUNGE_KEY" \
+    launch munged runuser -u munge -- munged --socket="$MUNGE_SOCK" --key-file="$MUNGE_KEY" \
         --pid-file="$MUNGE_PID" --log-file="$MUNGE_DIR/munged.log" --seed-file="$MUNGE_DIR/munged.seed" \
-        </dev/null >>"$LOGD/munged.out" 2>&1 9>&-) \
         || { tail_logs "$MUNGE_DIR/munged.log" "$LOGD/munged.out"; die "cannot start: munged failed"; }
     wait_until 10 munge_ok || { tail_logs "$MUNGE_DIR/munged.log"; die "cannot start: munged not answering on $MUNGE_SOCK"; }
 }
@@ -311,8 +327,10 @@ db_sql() { mariadb --no-defaults --socket="$DB_SOCK" -u root -N -B -e "$1"; }
 start_mariadb() {
     local port
     if alive mariadbd "$DB_PID"; then return 0; fi
+    if alive mariadbd "$DB_OWN_PID"; then cat "$DB_OWN_PID" >"$DB_PID"; return 0; fi
     port="$(sed -n 's/^DB_PORT=//p' "$PORTS_FILE")"
-    install -d -o mysql -g mysql -m 750 "$DB_DIR" "$DB_DIR/run" "$DB_DIR/log"
+    install -d -o mysql -g mysql -m 755 "$DB_DIR" "$DB_DIR/run"  # pid file readable for `status`
+    install -d -o mysql -g mysql -m 750 "$DB_DIR/log"
     if [ ! -d "$DB_DATA/mysql" ]; then
         rm -rf "$DB_DATA"
         install -d -o mysql -g mysql -m 750 "$DB_DATA"
@@ -320,13 +338,16 @@ start_mariadb() {
             --auth-root-authentication-method=socket >"$LOGD/mariadb-install.log" 2>&1 9>&- \
             || { tail_logs "$LOGD/mariadb-install.log"; die "cannot start: mariadb-install-db failed"; }
     fi
-    (cd / && setsid mariadbd --no-defaults --user=mysql --datadir="$DB_DATA" --socket="$DB_SOCK" \
-        --pid-file="$DB_PID" --log-error="$DB_LOG" --bind-address=127.0.0.1 --port="$port" \
+    # MariaDB does not daemonize: run it in the background in a session of its own.
+    launch mariadbd setsid --fork mariadbd --no-defaults --user=mysql --datadir="$DB_DATA" --socket="$DB_SOCK" \
+        --pid-file="$DB_OWN_PID" --log-error="$DB_LOG" --bind-address=127.0.0.1 --port="$port" \
         --skip-name-resolve --innodb-buffer-pool-size=512M --innodb-lock-wait-timeout=900 \
-        </dev/null >>"$LOGD/mariadbd.out" 2>&1 9>&- &)
+        --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-log-bin \
+        || die "cannot start: could not launch mariadbd"
     wait_until 30 db_sql "SELECT 1" \
         || { tail_logs "$DB_LOG" "$LOGD/mariadbd.out"; die "cannot start: MariaDB not answering on $DB_SOCK"; }
-    wait_until 5 alive mariadbd "$DB_PID" || die "cannot start: MariaDB wrote no pid file $DB_PID"
+    wait_until 5 alive mariadbd "$DB_OWN_PID" || die "cannot start: MariaDB wrote no pid file $DB_OWN_PID"
+    cat "$DB_OWN_PID" >"$DB_PID"
     local pw; pw="$(cat "$DB_PASS_FILE")"
     db_sql "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pw';
             ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pw';
@@ -336,35 +357,33 @@ start_mariadb() {
 
 start_slurmdbd() {
     if alive slurmdbd "$DBD_PID"; then return 0; fi
-    (cd / && slurmdbd </dev/null >>"$LOGD/slurmdbd.out" 2>&1 9>&-) \
+    launch slurmdbd slurmdbd \
         || { tail_logs "$LOGD/slurmdbd.log" "$LOGD/slurmdbd.out"; die "cannot start: slurmdbd failed"; }
     wait_until 30 sacctmgr -n -P show cluster format=cluster \
         || { tail_logs "$LOGD/slurmdbd.log"; die "cannot start: slurmdbd not answering"; }
 }
 
 register_cluster() {  # before slurmctld first talks to slurmdbd, so early jobs get recorded
-    local out
-    out="$(sacctmgr -n -P show cluster format=cluster)"
-    grep -qx "$CLUSTER_NAME" <<<"$out" || sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null \
+    local assocs
+    assocs="$(sacctmgr -n -P show assoc format=cluster,account,user)"  # e.g. "recipes|acct|root"
+    grep -q "^$CLUSTER_NAME|" <<<"$assocs" || sacctmgr -i add cluster "$CLUSTER_NAME" >/dev/null \
         || die "cannot start: sacctmgr add cluster failed"
-    out="$(sacctmgr -n -P show account format=account)"
-    grep -qx acct <<<"$out" || sacctmgr -i add account acct Cluster="$CLUSTER_NAME" \
+    grep -q "^$CLUSTER_NAME|acct|" <<<"$assocs" || sacctmgr -i add account acct Cluster="$CLUSTER_NAME" \
         Description=tests Organization=tests >/dev/null || die "cannot start: sacctmgr add account failed"
-    out="$(sacctmgr -n -P show assoc where user=root account=acct format=account)"
-    grep -qx acct <<<"$out" || sacctmgr -i add user root Account=acct Cluster="$CLUSTER_NAME" >/dev/null \
-        || die "cannot start: sacctmgr add user failed"
+    grep -qx "$CLUSTER_NAME|acct|root" <<<"$assocs" || sacctmgr -i add user root Account=acct \
+        Cluster="$CLUSTER_NAME" >/dev/null || die "cannot start: sacctmgr add user failed"
 }
 
 start_slurmctld() {
     if alive slurmctld "$CTLD_PID"; then return 0; fi
-    (cd / && slurmctld -f "$CONF" </dev/null >>"$LOGD/slurmctld.out" 2>&1 9>&-) \
+    launch slurmctld slurmctld -f "$CONF" \
         || { tail_logs "$LOGD/slurmctld.log" "$LOGD/slurmctld.out"; die "cannot start: slurmctld failed"; }
     wait_until 30 ctld_ok || { tail_logs "$LOGD/slurmctld.log"; die "cannot start: slurmctld not UP after 30 s"; }
 }
 
 start_slurmd() {
     if alive slurmd "$SLURMD_PID"; then return 0; fi
-    (cd / && slurmd -f "$CONF" -N "$NODE" </dev/null >>"$LOGD/slurmd.out" 2>&1 9>&-) \
+    launch slurmd slurmd -f "$CONF" -N "$NODE" \
         || { tail_logs "$LOGD/slurmd.log" "$LOGD/slurmd.out"; die "cannot start: slurmd failed"; }
 }
 
@@ -441,6 +460,7 @@ cmd_stop() {
     stop_pid slurmctld "$CTLD_PID"
     stop_pid slurmdbd "$DBD_PID"
     stop_pid mariadbd "$DB_PID"
+    stop_pid mariadbd "$DB_OWN_PID"
     stop_pid munged "$MUNGE_PID"
     echo "cluster: stopped"
 }

@@ -1,0 +1,101 @@
+"""Chat with a trained model: an interactive REPL, or one answer with ``--prompt``.
+
+    python -m recipes.chat --model_path RUN/hf_base --adapter RUN/hf_adapter --prompt "What is 2 plus one?"
+
+REPL commands: ``/reset`` forgets the conversation, ``/exit`` (or Ctrl-D) quits. The tokenizer's
+chat template is used when it has one (instruct models); otherwise turns are plain text in the
+finetuning format "{input} {output}", one turn per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from recipes.errors import cli_main
+
+PROG = "python -m recipes.chat"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_path", required=True, help="HF model dir (or an adapter dir: its base is used)")
+    parser.add_argument("--adapter", help="LoRA/DoRA adapter dir, applied unmerged")
+    parser.add_argument("--system_prompt", default=None)
+    parser.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    parser.add_argument("--top_p", type=float, default=0.9)
+    parser.add_argument("--max_new_tokens", type=int, default=256)
+    parser.add_argument("--prompt", help="answer this one message and exit")
+    parser.add_argument("--seed", type=int, default=1234)
+    return parser.parse_args(argv)
+
+
+class Conversation:
+    def __init__(self, tokenizer, system_prompt: str | None):
+        self.tokenizer, self.system_prompt = tokenizer, system_prompt
+        self.turns: list[tuple[str, str]] = []
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+    def prompt_ids(self, user: str) -> list[int]:
+        tok = self.tokenizer
+        if tok.chat_template:
+            messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            for question, answer in self.turns:
+                messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+            messages.append({"role": "user", "content": user})
+            return list(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+        lines = ([self.system_prompt] if self.system_prompt else []) + [f"{q} {a}" for q, a in self.turns] + [user]
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        return bos + tok.encode("\n".join(lines), add_special_tokens=False)
+
+    def reply(self, model, user: str, args) -> str:
+        from recipes.hf.inference import generate
+
+        new_ids = generate(model, self.tokenizer, self.prompt_ids(user), args.max_new_tokens,
+                           args.temperature, args.top_p)
+        answer = self.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
+        self.turns.append((user, answer))
+        return answer
+
+
+def repl(model, conversation: Conversation, args) -> None:
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Type a message; /reset clears the conversation, /exit quits.")
+    while True:
+        try:
+            line = input(">>> " if interactive else "")
+        except EOFError:
+            break
+        line = line.strip()
+        if line == "/exit":
+            break
+        if line == "/reset":
+            conversation.reset()
+            print("[conversation reset]")
+            continue
+        if line:
+            print(conversation.reply(model, line, args), flush=True)
+
+
+@cli_main(PROG)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from recipes.hf.inference import load_for_inference
+
+    torch.manual_seed(args.seed)
+    model, tokenizer = load_for_inference(args.model_path, args.adapter)
+    conversation = Conversation(tokenizer, args.system_prompt)
+    if args.prompt is not None:
+        print(conversation.reply(model, args.prompt, args))
+        return 0
+    repl(model, conversation, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

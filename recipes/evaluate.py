@@ -1,0 +1,171 @@
+"""Evaluate a finetuned model on a test.jsonl: BLEU, exact match, response length, latency, label metrics.
+
+    python -m recipes.evaluate --model_path RUN/hf_model --test_file data/sft/test.jsonl --log_dir RUN
+
+Writes a JSON report (``--output``) and, with ``--log_dir``, a PNG of the run's training/validation loss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import string
+import sys
+import time
+from pathlib import Path
+
+from recipes.errors import UsageError, cli_main
+
+PROG = "python -m recipes.evaluate"
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+LABEL_MAX_WORDS = 3
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_path", required=True, help="HF model dir (<log_dir>/hf_model or hf_base)")
+    parser.add_argument("--test_file", required=True, help='JSONL rows {"input": ..., "output": ...}')
+    parser.add_argument("--adapter", help="LoRA/DoRA adapter dir (<log_dir>/hf_adapter)")
+    parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--log_dir", help="training run dir: its loss curves are plotted")
+    parser.add_argument("--output", help="report path (default <log_dir>/eval/report.json or ./eval_report.json)")
+    parser.add_argument("--bleu_tokenize", help="sacrebleu tokenizer (default 13a; zh when references are CJK)")
+    parser.add_argument("--labels", action="store_true", help="also report accuracy and macro-F1 (auto for short labels)")
+    parser.add_argument("--prompt_template", default="{input} {output}", help="the template used in training")
+    parser.add_argument("--limit", type=int, help="evaluate the first N rows only")
+    return parser.parse_args(argv)
+
+
+def choose_bleu_tokenize(references: list[str], requested: str | None) -> str:
+    if requested:
+        return requested
+    return "zh" if any(_CJK.search(ref) for ref in references) else "13a"
+
+
+def normalize_label(text: str) -> str:
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return first_line.strip().strip(string.punctuation + " ").lower()
+
+
+def looks_like_labels(references: list[str]) -> bool:
+    """Short answers drawn from a small set: classification-style data."""
+    labels = {normalize_label(r) for r in references}
+    short = all(len(r.split()) <= LABEL_MAX_WORDS and len(r) <= 32 for r in references)
+    return short and len(labels) <= max(2, len(references) // 2)
+
+
+def label_metrics(predictions: list[str], references: list[str]) -> dict:
+    """Accuracy and macro-F1 over the reference label set (a prediction outside it counts as wrong)."""
+    preds, refs = [normalize_label(p) for p in predictions], [normalize_label(r) for r in references]
+    f1s = []
+    for label in sorted(set(refs)):
+        tp = sum(p == label and r == label for p, r in zip(preds, refs))
+        predicted, actual = sum(p == label for p in preds), sum(r == label for r in refs)
+        precision, recall = (tp / predicted if predicted else 0.0), tp / actual
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return {"accuracy": sum(p == r for p, r in zip(preds, refs)) / len(refs), "macro_f1": sum(f1s) / len(f1s),
+            "labels": sorted(set(refs))}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def text_metrics(predictions: list[str], references: list[str], tokenize: str) -> dict:
+    import sacrebleu
+
+    bleu = sacrebleu.corpus_bleu(predictions, [references], tokenize=tokenize)
+    exact = sum(p.strip() == r.strip() for p, r in zip(predictions, references)) / len(references)
+    return {"bleu": bleu.score, "bleu_tokenize": tokenize, "exact_match": exact,
+            "mean_response_chars": sum(len(p) for p in predictions) / len(predictions)}
+
+
+def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[float]]:
+    from recipes.hf.inference import generate, load_for_inference
+    from recipes.hf.sft import split_template
+
+    model, tokenizer = load_for_inference(args.model_path, args.adapter)
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    predictions, lengths, latencies = [], [], []
+    for row in rows:
+        context, _ = split_template(args.prompt_template, {**row, "output": ""})
+        prompt = bos + tokenizer.encode(context, add_special_tokens=False)
+        started = time.perf_counter()
+        new_ids = generate(model, tokenizer, prompt, args.max_new_tokens)
+        latencies.append(time.perf_counter() - started)
+        predictions.append(tokenizer.decode(new_ids, skip_special_tokens=True).strip())
+        lengths.append(len(new_ids))
+    return predictions, lengths, latencies
+
+
+def plot_curves(log_dir: str, path: Path) -> str | None:
+    from recipes.hf.metrics import load_curves
+
+    curves = load_curves(log_dir)
+    if not any(curves.values()):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, points in curves.items():
+        if points:
+            ax.plot(*zip(*points), marker="o" if key == "val_loss" else None, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(Path(log_dir).name)
+    ax.legend()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return str(path)
+
+
+def default_output(args) -> Path:
+    if args.output:
+        return Path(args.output)
+    return Path(args.log_dir) / "eval" / "report.json" if args.log_dir else Path("eval_report.json")
+
+
+@cli_main(PROG)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from recipes.hf.sft import read_jsonl
+
+    if not Path(args.test_file).is_file():
+        raise UsageError(f"--test_file: {args.test_file} not found; pass a JSONL file of {{\"input\", \"output\"}} rows")
+    if args.log_dir and not Path(args.log_dir).is_dir():
+        raise UsageError(f"--log_dir: {args.log_dir} is not a directory; pass the training run's log dir")
+    rows = read_jsonl(args.test_file)[: args.limit]
+    if not rows:
+        raise UsageError(f"--test_file: {args.test_file} has no rows")
+    references = [str(row["output"]) for row in rows]
+    predictions, lengths, latencies = run_generation(args, rows)
+    report = {"model_path": args.model_path, "adapter": args.adapter, "test_file": args.test_file,
+              "num_samples": len(rows), **text_metrics(predictions, references,
+                                                       choose_bleu_tokenize(references, args.bleu_tokenize)),
+              "mean_response_tokens": sum(lengths) / len(lengths),
+              "latency_p50_s": percentile(latencies, 0.5), "latency_p95_s": percentile(latencies, 0.95)}
+    if args.labels or looks_like_labels(references):
+        report.update(label_metrics(predictions, references))
+    output = default_output(args)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if args.log_dir:
+        report["loss_plot"] = plot_curves(args.log_dir, output.with_suffix(".png"))
+    report["samples"] = [{"input": r["input"], "reference": ref, "prediction": p}
+                         for r, ref, p in zip(rows, references, predictions)][:20]
+    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    summary = {k: v for k, v in report.items() if k not in ("samples", "labels")}
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    print(f"report: {output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

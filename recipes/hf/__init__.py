@@ -1,0 +1,10 @@
+"""Small-model backend: Hugging Face transformers + PEFT trained with Lightning (CPU, one GPU, torchrun DDP).
+
+    recipes.hf.recipe.build_recipe(opts)  RecipeOptions -> nemo_run.Partial(recipes.hf.train.train, ...)
+    recipes.hf.config                     the Partial's config sections (dataclasses)
+    recipes.hf.train                      the task function; `python -m recipes.hf.train` for direct runs
+    recipes.hf.checkpointing              checkpoint layout, auto-resume, REQUEUE_EXIT_CODE
+    recipes.hf.inference                  loading trained models for evaluate / chat / merge_lora
+
+Importing this package is cheap; torch, transformers and Lightning load on first use.
+"""

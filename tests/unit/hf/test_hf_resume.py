@@ -1,0 +1,105 @@
+"""Kill a training process (SIGKILL at a random checkpoint, or SIGTERM), relaunch it, and compare with an
+uninterrupted run of the same seed: same final step, the same loss at every step, the same weights."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hf_helpers import metric_rows, options, options_json, subprocess_env, train_in_process
+from recipes.hf.checkpointing import REQUEUE_EXIT_CODE, complete_checkpoints
+
+STEPS, EVERY = 8, 2
+# The relaunch of `python -m recipes.hf.train`, slowed down so that a signal lands mid-run.
+SLOW_TRAIN = """
+import sys, time
+from recipes.hf import module
+step = module.CausalLMModule.training_step
+module.CausalLMModule.training_step = lambda self, b, i: (time.sleep(0.25), step(self, b, i))[1]
+from recipes.hf.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _start(opts) -> subprocess.Popen:
+    args = ["--options", options_json(opts), "--set", "trainer.enable_progress_bar=false"]
+    return subprocess.Popen([sys.executable, "-c", SLOW_TRAIN, *args], env=subprocess_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_checkpoints(proc: subprocess.Popen, ckpt_dir: str, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(complete_checkpoints(ckpt_dir)) < count:
+        if proc.poll() is not None:
+            pytest.fail(f"training exited ({proc.returncode}) before {count} checkpoints:\n{proc.stdout.read()}")
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.02)
+
+
+def _weights(directory: str) -> dict:
+    from safetensors.torch import load_file
+
+    files = list(Path(directory).glob("*.safetensors"))
+    assert files, directory
+    return {k: v for f in files for k, v in load_file(f).items()}
+
+
+def _assert_same_run(resumed, baseline):
+    import torch
+
+    (opts, result), (base_opts, base_result) = resumed, baseline
+    assert result.global_step == base_result.global_step == STEPS
+    assert result.train_loss == pytest.approx(base_result.train_loss, rel=1e-6, abs=1e-6)
+    losses, base_losses = metric_rows(opts.log_dir, "train_loss"), metric_rows(base_opts.log_dir, "train_loss")
+    assert sorted(losses) == sorted(base_losses) == list(range(1, STEPS + 1))
+    for step in base_losses:
+        assert losses[step] == pytest.approx(base_losses[step], rel=1e-6, abs=1e-6), step
+    key = "adapter" if "adapter" in base_result.exported else "model"
+    got, want = _weights(result.exported[key]), _weights(base_result.exported[key])
+    assert got.keys() == want.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-6, atol=1e-6, msg=name)
+
+
+@pytest.fixture(scope="module")
+def kill_runs(tmp_path_factory, corpus, sft_dir):
+    root = tmp_path_factory.mktemp("resume")
+    common = dict(max_steps=STEPS, ckpt_every_n_steps=EVERY, val_check_interval=4)
+    return {task: (options(root, task, data, f"{task}_baseline", **common),
+                   options(root, task, data, f"{task}_killed", **common))
+            for task, data in (("pretrain", corpus), ("lora", sft_dir))}
+
+
+def test_sigkill_at_a_random_checkpoint_then_relaunch_matches_uninterrupted(kill_runs):
+    baseline_opts, opts = kill_runs["pretrain"]
+    after = random.randint(1, STEPS // EVERY - 2)  # leave steps to redo after the kill
+    proc = _start(opts)
+    _wait_for_checkpoints(proc, opts.checkpoint_dir, after)
+    proc.kill()
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    done = complete_checkpoints(opts.checkpoint_dir)
+    assert done[-1][0] < STEPS, f"killed after {after} checkpoints, too late: {done}"
+    baseline = (baseline_opts, train_in_process(baseline_opts))
+    _assert_same_run((opts, train_in_process(opts)), baseline)
+    assert not list(Path(opts.checkpoint_dir).glob(".tmp-*"))
+
+
+def test_sigterm_saves_exits_for_requeue_then_relaunch_matches_uninterrupted(kill_runs):
+    baseline_opts, opts = kill_runs["lora"]
+    proc = _start(opts)
+    _wait_for_checkpoints(proc, opts.checkpoint_dir, 1)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == REQUEUE_EXIT_CODE, output
+    stopped_at = complete_checkpoints(opts.checkpoint_dir)[-1][0]
+    assert EVERY <= stopped_at < STEPS, output  # saved at the step the signal ended, not only every EVERY
+    assert not (Path(opts.log_dir) / "hf_adapter").exists()  # unfinished: nothing exported yet
+    baseline = (baseline_opts, train_in_process(baseline_opts))
+    _assert_same_run((opts, train_in_process(opts)), baseline)
