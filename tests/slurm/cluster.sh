@@ -170,9 +170,10 @@ cmd_env() {
 # packages
 
 packages_missing() {
-    local p missing=()
+    local p installed missing=()
+    installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)"
     for p in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+        grep -qx "$p install ok installed" <<<"$installed" || missing+=("$p")
     done
     echo "${missing[*]}"
 }

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
+DOC = REPO / "docs" / "data.md"
 
 
 def write_jsonl(path: Path, rows, raw_lines: list[bytes] | None = None) -> Path:
@@ -52,3 +54,12 @@ def error_lines(stderr: str) -> list[str]:
 
 def output_files(folder: Path) -> list[str]:
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())
+
+
+def documented(language: str) -> list[str]:
+    """Commands (``bash``, continuation lines joined, comments dropped) or whole blocks (``python``)."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    if language == "python":
+        return blocks
+    text = "\n".join(blocks).replace("\\\n", " ")
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]

