@@ -87,10 +87,12 @@ def run_plan(plan: JobPlan) -> int:
         for name, task in tasks:
             exp.add(task, executor=_task_executor(name, executor, plan), name=name)
         exp.run(sequential=True, detach=plan.detach, tail_logs=not plan.detach and plan.executor != "slurm")
-        print(f"experiment {exp._id}: logs and checkpoints in {plan.opts.log_dir}")
-        if plan.detach:
-            return 0
-        states = {job.id: str(job.state) for job in exp.jobs}
+    # Leaving the context waits for attached jobs; their final states are known only now.
+    print(f"experiment {exp._id}: logs and checkpoints in {plan.opts.log_dir}")
+    if plan.detach:
+        print(f"follow it with: python -m recipes.status {plan.opts.experiment}")
+        return 0
+    states = {job.id: str(job.state) for job in exp.jobs}
     failed = {name: state for name, state in states.items() if "SUCCEEDED" not in state}
     for name, state in failed.items():
         print(f"{plan.opts.experiment}: task {name} ended {state}; see its log above or "

@@ -26,12 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def write_synthetic(samples: int, seed: int, output_dir: str, lang: str = "mixed") -> dict:
     """Generate and write the split folder; return a small report."""
-    from recipes.data.sft import split_rows, write_split_folder
+    from recipes.data.sft import Row, split_rows, write_split_folder
     from recipes.data.synthetic import generate
 
     if samples < 10:
         raise UsageError(f"--samples {samples}: need at least 10 to fill training, validation and test")
-    rows = [(str(index), str(index), row["input"], row["output"])
+    rows = [Row(str(index), str(index), row["input"], row["output"])
             for index, row in enumerate(generate(samples, seed, lang))]
     splits = split_rows(rows, 0.1, 0.1, seed)
     report = {"generator": "recipes.synthetic", "samples": len(rows), "seed": seed, "lang": lang,

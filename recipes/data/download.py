@@ -15,6 +15,9 @@ from recipes.errors import UsageError
 LOCAL_ROUTE = ("download it where the hub is reachable (python -m recipes.download ...) and pass the JSONL "
                "to `python -m recipes.preprocess --input FILE` or `python -m recipes.prepare_sft --input FILE`")
 
+# The hub's automatic parquet export of a data set, readable without its loading script.
+PARQUET_REVISION = "refs/convert/parquet"
+
 
 @dataclass(frozen=True)
 class HubDataset:
@@ -47,8 +50,14 @@ def _load(repo_id: str, config: str | None, split: str, streaming: bool):
     try:
         return load_dataset(repo_id, config, split=split, streaming=streaming)
     except Exception as exc:  # connection errors come in many types; all mean "use the local route"
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise UsageError(f"{what}: cannot load from the Hugging Face hub ({reason}); {LOCAL_ROUTE}") from exc
+        error = exc
+    if "script" in str(error).lower():  # datasets>=4 refuses loading scripts; the hub keeps a parquet copy
+        try:
+            return load_dataset(repo_id, config, split=split, streaming=streaming, revision=PARQUET_REVISION)
+        except Exception as exc:
+            error = exc
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    raise UsageError(f"{what}: cannot load from the Hugging Face hub ({reason}); {LOCAL_ROUTE}") from error
 
 
 def open_hub_dataset(repo_id: str, split: str = "train"):

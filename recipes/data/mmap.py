@@ -46,8 +46,9 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
             stats.skip("empty file", path)
     outputs = MmapOutputs(str(output_prefix), keys, dtype)
     bar = Progress(stats, progress, log_interval)
+    encoded_chunks = encode_ordered(encoder, iter_chunks(inputs, keys, chunk_bytes), workers)
     try:
-        for encoded in encode_ordered(encoder, iter_chunks(inputs, keys, chunk_bytes), workers):
+        for encoded in encoded_chunks:
             if encoded.fatal:
                 line, message = encoded.fatal
                 raise UsageError(f"{encoded.source}:{line}: {message}; {SKIP_HINT}")
@@ -59,6 +60,7 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
                              f"pass a file with non-empty {keys[0]!r} values")
         stats.bytes_out = outputs.commit()
     except BaseException:
+        encoded_chunks.close()  # stop the workers before deleting what they feed
         outputs.abort()
         raise
     finally:

@@ -93,8 +93,9 @@ def format_summary(summary: dict) -> str:
 
 
 def human_bytes(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.2f} {unit}"
-        count /= 1024
-    return f"{count:,.2f} TB"  # pragma: no cover - unreachable
+    unit = "B"
+    for larger in ("KB", "MB", "GB"):
+        if count < 1024:
+            break
+        count, unit = count / 1024, larger
+    return f"{count:,.0f} B" if unit == "B" else f"{count:,.2f} {unit}"

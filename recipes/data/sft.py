@@ -12,7 +12,7 @@ import json
 import os
 import random
 from collections import Counter
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from recipes.data.sft_formats import Reject, check_template, examples_from, render
 from recipes.errors import UsageError
@@ -20,6 +20,13 @@ from recipes.errors import UsageError
 SPLITS = ("training", "validation", "test")
 REPORT_NAME = "prepare_report.json"
 LINES_PER_REASON = 50  # kept in the report; counts are always complete
+
+
+class Row(NamedTuple):
+    group: str  # the source line: all pairs of one dialogue share it and land in the same split
+    where: str  # ``file:line`` for the report
+    input: str
+    output: str
 
 
 class Rejections:
@@ -80,7 +87,7 @@ def _check_args(paths: list[str], template: str, max_turns: int, max_tokens: int
 
 
 def _read_rows(paths, template, max_turns, strip_cjk_spaces, rejected: Rejections):
-    """[(group, where, input, output)] for every usable example, and the number of lines read."""
+    """A :class:`Row` for every usable example, and the number of lines read."""
     rows, read = [], 0
     for path in paths:
         with open(path, "rb") as handle:
@@ -94,7 +101,7 @@ def _read_rows(paths, template, max_turns, strip_cjk_spaces, rejected: Rejection
                 except Reject as exc:
                     rejected.add(exc.args[0], where)
                     continue
-                rows.extend((where, where, *render(example, template)) for example in examples)
+                rows.extend(Row(where, where, *render(example, template)) for example in examples)
     return rows, read
 
 
@@ -110,9 +117,9 @@ def _parse(raw: bytes):
 def _dedupe(rows, rejected: Rejections):
     seen, kept = set(), []
     for row in rows:
-        key = (row[2], row[3])
+        key = (row.input, row.output)
         if key in seen:
-            rejected.add("duplicate", row[1])
+            rejected.add("duplicate", row.where)
         else:
             seen.add(key)
             kept.append(row)
@@ -123,12 +130,12 @@ def _length_filter(rows, max_tokens: int, tokenizer_name: str, rejected: Rejecti
     from recipes.tokenizer import load_tokenizer
 
     backend = load_tokenizer(tokenizer_name).backend_tokenizer
-    texts = [text for row in rows for text in (row[2], row[3])]
+    texts = [text for row in rows for text in (row.input, row.output)]
     counts = [len(encoding.ids) for encoding in backend.encode_batch(texts, add_special_tokens=False)]
     kept = []
     for index, row in enumerate(rows):
         if counts[2 * index] + counts[2 * index + 1] > max_tokens:
-            rejected.add(f"longer than {max_tokens} tokens", row[1])
+            rejected.add(f"longer than {max_tokens} tokens", row.where)
         else:
             kept.append(row)
     return kept
@@ -150,11 +157,11 @@ def resolve_size(value: float | int | str, total: int, flag: str) -> int:
     return max(1, round(number * total)) if number > 0 and total > 2 else round(number * total)
 
 
-def split_rows(rows, val_size, test_size, seed: int) -> dict[str, list[dict]]:
+def split_rows(rows: list[Row], val_size, test_size, seed: int) -> dict[str, list[dict]]:
     """Deterministic split; all examples of one source line (a dialogue) land in the same split."""
     groups: dict[str, list] = {}
     for row in rows:
-        groups.setdefault(row[0], []).append(row)
+        groups.setdefault(row.group, []).append(row)
     order = list(groups)
     random.Random(seed).shuffle(order)
     n_test = resolve_size(test_size, len(order), "--test_size")
@@ -163,7 +170,7 @@ def split_rows(rows, val_size, test_size, seed: int) -> dict[str, list[dict]]:
         raise UsageError(f"--val_size {val_size} / --test_size {test_size}: {n_val} + {n_test} of {len(order)} "
                          "source rows leaves nothing for training; lower them")
     bounds = {"test": order[:n_test], "validation": order[n_test:n_test + n_val], "training": order[n_test + n_val:]}
-    return {name: [{"input": row[2], "output": row[3]} for group in bounds[name] for row in groups[group]]
+    return {name: [{"input": row.input, "output": row.output} for group in bounds[name] for row in groups[group]]
             for name in SPLITS}
 
 

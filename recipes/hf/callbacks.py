@@ -28,10 +28,10 @@ class Throughput(pl.Callback):
         self._tokens += int(batch["attention_mask"].sum()) * trainer.world_size
         if (batch_idx + 1) % self.accumulation or self._start is None:
             return
-        rate = self._tokens / max(time.perf_counter() - self._start, 1e-9)
-        previous = self.tokens_per_s
+        step_time = max(time.perf_counter() - self._start, 1e-9)
+        rate, previous = self._tokens / step_time, self.tokens_per_s
         self.tokens_per_s = rate if previous is None else self.smoothing * rate + (1 - self.smoothing) * previous
-        pl_module.step_metrics["tokens_per_s"] = self.tokens_per_s
+        pl_module.step_metrics.update(tokens_per_s=self.tokens_per_s, step_time_s=step_time)
         pl_module.log("tokens_per_s", self.tokens_per_s, on_step=True, on_epoch=False, prog_bar=True,
                       batch_size=1, rank_zero_only=True)
 

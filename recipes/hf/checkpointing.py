@@ -73,6 +73,7 @@ class StepCheckpoint(pl.Callback):
         self.signal_received: int | None = None
         self.stopped_by_signal = False
         self._last_saved = -1
+        self._in_batch_end = False
 
     @property
     def last_saved(self) -> Path | None:
@@ -94,10 +95,25 @@ class StepCheckpoint(pl.Callback):
         # Every rank must agree to stop, or the ranks that go on would hang in the next collective.
         stop = trainer.strategy.reduce_boolean_decision(self.signal_received is not None, all=False)
         if stop or trainer.global_step % self.every == 0:
-            self.save(trainer)
+            self._in_batch_end = True
+            try:
+                self.save(trainer)
+            finally:
+                self._in_batch_end = False
         if stop:
             self.stopped_by_signal = True
             trainer.should_stop = True
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        if not self._in_batch_end:
+            return
+        # Saved from on_train_batch_end, before Lightning books the batch as completed and the step as
+        # logged. Book them, or a restart would replay one micro-batch and misalign gradient accumulation.
+        loop = checkpoint["loops"]["fit_loop"]
+        for part in ("total", "current"):
+            progress = loop["epoch_loop.batch_progress"][part]
+            progress["completed"] = progress["processed"]
+        loop["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
 
     def on_train_end(self, trainer, pl_module) -> None:
         if not self.stopped_by_signal:

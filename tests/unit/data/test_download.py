@@ -39,9 +39,9 @@ def test_offline_error_for_every_dataset(tmp_path, capsys, monkeypatch, name, re
 def fake_datasets(monkeypatch, rows=None, error=None):
     calls = []
 
-    def load_dataset(repo_id, config=None, split="train", streaming=False):
-        calls.append((repo_id, config, split, streaming))
-        if error:
+    def load_dataset(repo_id, config=None, split="train", streaming=False, revision=None):
+        calls.append((repo_id, config, split, streaming, revision))
+        if error and not (revision and rows is not None):
             raise error
         return iter(rows)
 
@@ -69,7 +69,7 @@ def test_download_writes_jsonl_rows_in_order(tmp_path, capsys, monkeypatch):
     written = (tmp_path / "json/wikinews-zhtw.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in written] == rows[:3]
     assert "新聞 0" in written[0]  # UTF-8, not \\u escapes
-    assert calls == [("erhwenkuo/wikinews-zhtw", None, "train", True)]
+    assert calls == [("erhwenkuo/wikinews-zhtw", None, "train", True, None)]
     assert "wrote" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "json").iterdir()) == ["wikinews-zhtw.jsonl"]
 
@@ -85,3 +85,13 @@ def test_broken_stream_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
 
     assert "download interrupted (connection reset)" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_script_datasets_fall_back_to_the_hubs_parquet_export(tmp_path, monkeypatch):
+    rows = [{"dialog": ["你 好", "你 好 啊"]}]
+    calls = fake_datasets(monkeypatch, rows=rows, error=RuntimeError("Dataset scripts are no longer supported"))
+
+    assert main(["lccc", "--output_dir", str(tmp_path), "--split", "validation"]) == 0
+
+    assert [call[-1] for call in calls] == [None, "refs/convert/parquet"]
+    assert json.loads((tmp_path / "lccc-base-validation.jsonl").read_text(encoding="utf-8")) == rows[0]

@@ -157,3 +157,24 @@ def test_chunk_write_equals_one_add_document_per_document(tmp_path):
 
     for suffix in (".bin", ".idx"):
         assert (tmp_path / f"new{suffix}").read_bytes() == (tmp_path / f"ref{suffix}").read_bytes()
+
+
+def test_hub_dataset_id_is_streamed_when_the_hub_answers(tmp_path, monkeypatch, expected_ids):
+    import sys
+    import types
+
+    rows = [{"text": f"串流 stream {i}", "meta": i} for i in range(5)]
+    calls = []
+
+    def load_dataset(repo_id, config=None, split="train", streaming=False, revision=None):
+        calls.append((repo_id, split, streaming))
+        return iter(rows)
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    summary = preprocess("someone/news", str(tmp_path / "hub"), progress=False)
+
+    assert calls == [("someone/news", "train", True)] and summary["documents"] == 5
+    assert read_documents(tmp_path / "hub_text_document")[0] == [expected_ids(row["text"]) for row in rows]

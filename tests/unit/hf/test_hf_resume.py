@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,13 +16,13 @@ import pytest
 from hf_helpers import metric_rows, options, options_json, subprocess_env, train_in_process
 from recipes.hf.checkpointing import REQUEUE_EXIT_CODE, complete_checkpoints
 
-STEPS, EVERY = 8, 2
+STEPS, EVERY = 6, 2
 # The relaunch of `python -m recipes.hf.train`, slowed down so that a signal lands mid-run.
 SLOW_TRAIN = """
 import sys, time
 from recipes.hf import module
 step = module.CausalLMModule.training_step
-module.CausalLMModule.training_step = lambda self, b, i: (time.sleep(0.25), step(self, b, i))[1]
+module.CausalLMModule.training_step = lambda self, b, i: (time.sleep(0.15), step(self, b, i))[1]
 from recipes.hf.train import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -67,39 +68,66 @@ def _assert_same_run(resumed, baseline):
         torch.testing.assert_close(got[name], want[name], rtol=1e-6, atol=1e-6, msg=name)
 
 
+def _interrupt_while_baseline_runs(opts, baseline_opts, interrupt) -> tuple:
+    """Start the slowed run, interrupt it from a thread, and meanwhile train the baseline here."""
+    proc, errors = _start(opts), []
+
+    def guarded():
+        try:
+            interrupt(proc)
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+            proc.kill()
+
+    worker = threading.Thread(target=guarded)
+    worker.start()
+    try:
+        baseline = (baseline_opts, train_in_process(baseline_opts))
+    finally:
+        worker.join()
+    output, _ = proc.communicate(timeout=120)
+    if errors:
+        raise errors[0]
+    return proc, output, baseline
+
+
 @pytest.fixture(scope="module")
 def kill_runs(tmp_path_factory, corpus, sft_dir):
     root = tmp_path_factory.mktemp("resume")
-    common = dict(max_steps=STEPS, ckpt_every_n_steps=EVERY, val_check_interval=4)
+    common = dict(max_steps=STEPS, ckpt_every_n_steps=EVERY, val_check_interval=4, seq_length=16,
+                  global_batch_size=2, micro_batch_size=1)
     return {task: (options(root, task, data, f"{task}_baseline", **common),
                    options(root, task, data, f"{task}_killed", **common))
             for task, data in (("pretrain", corpus), ("lora", sft_dir))}
 
 
-def test_sigkill_at_a_random_checkpoint_then_relaunch_matches_uninterrupted(kill_runs):
+def test_sigkill_at_a_random_moment_then_relaunch_matches_uninterrupted(kill_runs):
     baseline_opts, opts = kill_runs["pretrain"]
-    after = random.randint(1, STEPS // EVERY - 2)  # leave steps to redo after the kill
-    proc = _start(opts)
-    _wait_for_checkpoints(proc, opts.checkpoint_dir, after)
-    proc.kill()
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    delay = random.uniform(0.0, 1.0)  # after the first checkpoint: mid-step, mid-save or mid-validation
+
+    def kill(proc):
+        _wait_for_checkpoints(proc, opts.checkpoint_dir, 1)
+        time.sleep(delay)
+        proc.kill()
+
+    proc, output, baseline = _interrupt_while_baseline_runs(opts, baseline_opts, kill)
+    assert proc.returncode == -signal.SIGKILL, output
     done = complete_checkpoints(opts.checkpoint_dir)
-    assert done[-1][0] < STEPS, f"killed after {after} checkpoints, too late: {done}"
-    baseline = (baseline_opts, train_in_process(baseline_opts))
+    assert done[-1][0] < STEPS, f"killed {delay:.2f}s after the first checkpoint, too late: {done}"
     _assert_same_run((opts, train_in_process(opts)), baseline)
     assert not list(Path(opts.checkpoint_dir).glob(".tmp-*"))
 
 
 def test_sigterm_saves_exits_for_requeue_then_relaunch_matches_uninterrupted(kill_runs):
     baseline_opts, opts = kill_runs["lora"]
-    proc = _start(opts)
-    _wait_for_checkpoints(proc, opts.checkpoint_dir, 1)
-    proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=120)
+
+    def terminate(proc):
+        _wait_for_checkpoints(proc, opts.checkpoint_dir, 1)
+        proc.send_signal(signal.SIGTERM)
+
+    proc, output, baseline = _interrupt_while_baseline_runs(opts, baseline_opts, terminate)
     assert proc.returncode == REQUEUE_EXIT_CODE, output
     stopped_at = complete_checkpoints(opts.checkpoint_dir)[-1][0]
-    assert EVERY <= stopped_at < STEPS, output  # saved at the step the signal ended, not only every EVERY
+    assert EVERY <= stopped_at < STEPS, output  # saved where the signal was handled, not only every EVERY
     assert not (Path(opts.log_dir) / "hf_adapter").exists()  # unfinished: nothing exported yet
-    baseline = (baseline_opts, train_in_process(baseline_opts))
     _assert_same_run((opts, train_in_process(opts)), baseline)

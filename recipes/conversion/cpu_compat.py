@@ -1,0 +1,132 @@
+"""Let NeMo's checkpoint converters run on a CPU-only machine without Transformer Engine.
+
+Everything here is scoped by :func:`cpu_conversion` and undone on exit; nothing in the installed
+packages is edited, and on a machine that has TE and CUDA every patch is skipped, so NeMo's own
+code path runs unchanged there.
+
+Why each patch exists (NeMo 2.7.3, megatron-core 0.16.1, torch CPU build):
+
+* Llama configs default to ``apply_rope_fusion=True`` (and other fused kernels). Megatron's
+  ``TransformerConfig.__post_init__`` raises "apply_rope_fusion is not available. Please install
+  TE >= 1.4." without TE, so neither ``HFLlamaImporter.config`` nor loading the context of a
+  checkpoint trained on GPUs can even build the config. We switch the unavailable fusions off
+  *on the object only*: the saved context keeps the original arguments, so a checkpoint written
+  here is the same as one written on a TE machine. (The layer spec needs no patch: NeMo's
+  ``default_layer_spec`` already picks Megatron's local spec when TE is missing; an explicit TE
+  spec in a context is replaced by the local one.)
+* megatron-core's dist-checkpoint writer always calls ``torch.cuda.synchronize()`` after
+  preloading tensors and broadcasts its failure flag on ``torch.cuda.current_device()``; NeMo's
+  loader asserts ``torch.cuda.is_initialized()``. Without CUDA those are no-ops, so we make them so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from unittest import mock
+
+# Fused kernels that need TE/apex/CUDA. Switching them off changes speed, never the weights.
+_TE_FUSIONS = (
+    "bias_activation_fusion",
+    "masked_softmax_fusion",
+    "persist_layer_norm",
+    "bias_dropout_fusion",
+    "gradient_accumulation_fusion",
+    "cross_entropy_loss_fusion",
+)
+
+
+def have_te() -> bool:
+    from nemo.collections.llm.gpt.model.base import HAVE_TE
+
+    return bool(HAVE_TE)
+
+
+def rope_fusion_available() -> bool:
+    from megatron.core.models.common.embeddings import rope_utils
+
+    return rope_utils.fused_apply_rotary_pos_emb is not None or rope_utils.fused_apply_rotary_pos_emb_thd is not None
+
+
+def _sanitize(config, te: bool, rope_fusion: bool) -> None:
+    if not rope_fusion and getattr(config, "apply_rope_fusion", False):
+        config.apply_rope_fusion = False
+    if te:
+        return
+    for name in _TE_FUSIONS:
+        if getattr(config, name, False):
+            setattr(config, name, False)
+    if hasattr(config, "use_transformer_engine_full_layer_spec"):
+        config.use_transformer_engine_full_layer_spec = False
+    spec = getattr(config, "transformer_layer_spec", None)
+    if callable(spec) and "transformer_engine" in getattr(spec, "__name__", ""):
+        from nemo.collections.llm.gpt.model.base import local_layer_spec
+
+        config.transformer_layer_spec = local_layer_spec
+
+
+def _patch_configs(stack: contextlib.ExitStack) -> None:
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    te, rope_fusion = have_te(), rope_fusion_available()
+    if te and rope_fusion:
+        return
+    original = TransformerConfig.__post_init__
+
+    def post_init(self):
+        _sanitize(self, te, rope_fusion)
+        original(self)
+
+    stack.enter_context(mock.patch.object(TransformerConfig, "__post_init__", post_init))
+
+
+def _patch_cuda_only_io(stack: contextlib.ExitStack) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    import megatron.core.dist_checkpointing.strategies.torch as mcore_torch
+    import nemo.lightning.io.pl as nemo_pl
+    from megatron.core.dist_checkpointing.strategies.filesystem_async import FileSystemWriterAsync
+
+    preload = FileSystemWriterAsync.preload_tensors
+    finalize = mcore_torch.save_state_dict_async_finalize
+
+    def preload_sync(write_buckets, non_blocking=True):
+        return preload(write_buckets, False)  # non_blocking=True ends in torch.cuda.synchronize()
+
+    def finalize_on_cpu(*args, **kwargs):
+        # The failure flag is a 1-element tensor broadcast over gloo: CPU is the right device.
+        with mock.patch("torch.cuda.current_device", return_value="cpu"):
+            return finalize(*args, **kwargs)
+
+    stack.enter_context(mock.patch.object(FileSystemWriterAsync, "preload_tensors", staticmethod(preload_sync)))
+    stack.enter_context(mock.patch.object(mcore_torch, "save_state_dict_async_finalize", finalize_on_cpu))
+    stack.enter_context(mock.patch.object(nemo_pl, "_fix_tensors_device", lambda ckpt: ckpt))
+
+
+@contextlib.contextmanager
+def cpu_conversion():
+    """Run NeMo import/export inside this block on a machine without TE and/or CUDA."""
+    with contextlib.ExitStack() as stack:
+        _patch_configs(stack)
+        _patch_cuda_only_io(stack)
+        yield
+
+
+def cpu_trainer():
+    """A 1-process CPU trainer for loading checkpoints.
+
+    ``ckpt_async_save=False``: NeMo's async checkpoint IO imports ``dist_checkpointing.strategies.
+    tensorstore``, which megatron-core 0.16 no longer has, so the default strategy cannot even be
+    set up. TESTING state skips DDP setup (it opens a CUDA stream and is useless for conversion).
+    """
+    from lightning.pytorch.trainer.states import TrainerFn
+    from nemo.lightning import MegatronStrategy, Trainer
+
+    trainer = Trainer(
+        devices=1,
+        accelerator="cpu",
+        strategy=MegatronStrategy(ddp="pytorch", setup_optimizers=False, ckpt_async_save=False),
+    )
+    trainer.state.fn = TrainerFn.TESTING
+    return trainer

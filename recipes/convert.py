@@ -1,0 +1,58 @@
+"""Convert Llama checkpoints between Hugging Face / Meta format and NeMo 2.
+
+    python -m recipes.convert import --source meta-llama/Llama-3.1-8B --output_path nemo_ckpt/llama31_8b
+    python -m recipes.convert export --source <run>/checkpoints/<name>-last --output_path hf_ckpt/<name>
+
+Runs on CPU, with or without Transformer Engine. See docs/convert.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from recipes.errors import cli_main
+
+PROG = "recipes.convert"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {PROG}",
+        description="Convert Llama checkpoints: Hugging Face/Meta -> NeMo 2 (import), NeMo 2 -> Hugging Face (export).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{import,export}")
+    imp = sub.add_parser(
+        "import",
+        help="Hugging Face or Meta Llama checkpoint -> NeMo 2 checkpoint",
+        description="Hugging Face id (meta-llama/Llama-3.1-8B), hf://<id or path>, a local HF folder or a Meta "
+        "checkpoint folder (params.json + consolidated.*.pth) -> NeMo 2 checkpoint for finetuning.",
+    )
+    imp.add_argument("--source", required=True, help="HF id, hf://<id or path>, local HF folder or Meta folder")
+    exp = sub.add_parser(
+        "export",
+        help="NeMo 2 Llama checkpoint (full or LoRA) -> Hugging Face folder",
+        description="NeMo 2 checkpoint directory (weights/ + context/, e.g. <run>/checkpoints/<name>-last) -> "
+        "Hugging Face folder. LoRA checkpoints are merged into their base model.",
+    )
+    exp.add_argument("--source", required=True, help="NeMo checkpoint directory, e.g. .../checkpoints/<name>-last")
+    for cmd in (imp, exp):
+        cmd.add_argument("--output_path", "--output-path", dest="output_path", required=True,
+                         help="directory to create (written under a temp name, renamed when complete)")
+        cmd.add_argument("--overwrite", action="store_true", help="replace --output_path if it exists")
+    return parser
+
+
+@cli_main(PROG)
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Lazy: `--help` and argument errors must not pay for importing NeMo.
+    from recipes.conversion import export_hf, import_hf
+
+    convert = import_hf if args.command == "import" else export_hf
+    convert(args.source, args.output_path, overwrite=args.overwrite)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Builders for the conversion tests: tiny random Llama HF folders, a fake HF cache, a fake Meta
+checkpoint, a LoRA NeMo checkpoint. (A unique module name: several suites have helpers.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+DOC = REPO / "docs" / "convert.md"
+VOCAB = 128256  # the real Llama 3 vocabulary: the bundled tokenizer is the real one
+
+# Llama 3.1-style RoPE scaling with non-default values, so that every field must be carried.
+ROPE_31 = {"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 2.0, "high_freq_factor": 8.0,
+           "original_max_position_embeddings": 4096}
+
+
+def write_hf_llama(path: Path, seed: int = 0, **overrides) -> Path:
+    """A random 2-layer Llama (hidden 64, GQA 4 heads / 2 KV heads) in fp32 with the bundled Llama 3
+    tokenizer. Every weight, norms included, is random: a dropped tensor cannot go unnoticed."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from recipes.models import get_model, hf_llama_config
+    from recipes.tokenizer import bundled_llama3_dir
+
+    fields = dict(max_position_embeddings=65536, rope_scaling=dict(ROPE_31), torch_dtype="float32")
+    fields.update(overrides)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(hf_llama_config(get_model("tiny"), **fields))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0.0, 0.5)
+    model.save_pretrained(path)
+    for item in bundled_llama3_dir().iterdir():
+        shutil.copy(item, path / item.name)
+    return path
+
+
+def write_hf_cache(cache: Path, repo_id: str, model_dir: Path, revision: str = "0" * 40) -> Path:
+    """Lay ``model_dir`` out as a snapshot of ``repo_id`` in an HF hub cache folder."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    shutil.copytree(model_dir, snapshot)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot
+
+
+def write_meta_checkpoint(path: Path, hf_dir: Path) -> Path:
+    """Meta's original layout (params.json, consolidated.00.pth with Meta's key names, and the real
+    Llama 3 tiktoken tokenizer.model) for the model in ``hf_dir``."""
+    import torch
+    from transformers import AutoConfig
+    from safetensors.torch import load_file
+
+    from recipes.tokenizer import bundled_llama3_dir
+
+    cfg = AutoConfig.from_pretrained(hf_dir)
+    hf = load_file(str(hf_dir / "model.safetensors"))
+    path.mkdir(parents=True)
+    names = {"self_attn.q_proj": "attention.wq", "self_attn.k_proj": "attention.wk", "self_attn.v_proj": "attention.wv",
+             "self_attn.o_proj": "attention.wo", "mlp.gate_proj": "feed_forward.w1", "mlp.down_proj": "feed_forward.w2",
+             "mlp.up_proj": "feed_forward.w3", "input_layernorm": "attention_norm",
+             "post_attention_layernorm": "ffn_norm"}
+    state = {"tok_embeddings.weight": hf["model.embed_tokens.weight"], "norm.weight": hf["model.norm.weight"],
+             "output.weight": hf["lm_head.weight"]}
+    heads = {"self_attn.q_proj": cfg.num_attention_heads, "self_attn.k_proj": cfg.num_key_value_heads}
+    for key, value in hf.items():
+        match = re.match(r"model\.layers\.(\d+)\.(.+)\.weight$", key)
+        if match:
+            if match[2] in heads:  # undo the rotary permutation HF applies to Meta's q/k
+                n, (rows, cols) = heads[match[2]], value.shape
+                value = value.view(n, 2, rows // n // 2, cols).transpose(1, 2).reshape(rows, cols)
+            state[f"layers.{match[1]}.{names[match[2]]}.weight"] = value.clone()
+    torch.save(state, path / "consolidated.00.pth")
+    params = {"dim": cfg.hidden_size, "n_layers": cfg.num_hidden_layers, "n_heads": cfg.num_attention_heads,
+              "n_kv_heads": cfg.num_key_value_heads, "vocab_size": cfg.vocab_size, "multiple_of": 256,
+              "ffn_dim_multiplier": 1.0, "norm_eps": cfg.rms_norm_eps, "rope_theta": cfg.rope_theta,
+              "use_scaled_rope": True}
+    (path / "params.json").write_text(json.dumps(params))
+    shutil.copy(bundled_llama3_dir() / "tokenizer.model", path / "tokenizer.model")
+    return path
+
+
+def documented_commands() -> list[str]:
+    """The ``python -m recipes.convert`` lines of the bash blocks in docs/convert.md."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", DOC.read_text(), flags=re.S):
+        commands += [line.strip() for line in block.splitlines() if line.strip().startswith("python -m recipes.convert")]
+    return commands
+
+
+def documented_python() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def hf_logits(model_dir: Path, tokens):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    with torch.no_grad():
+        return model(tokens).logits
+
+
+def fixed_tokens():
+    import torch
+
+    return torch.randint(0, VOCAB, (2, 23), generator=torch.Generator().manual_seed(1234))
