@@ -8,6 +8,7 @@ where ``scontrol`` exists -- and the recipe's stable log dir makes the requeued 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from executors.settings import ExecutorSettings
 
@@ -27,7 +28,7 @@ def build(settings: ExecutorSettings):
         container_mounts=list(settings.container_mounts),
         env_vars=settings.public_env(),
         retries=settings.retries,
-        dependencies=list(settings.dependencies),
+        dependencies=[_dependency_handle(dep) for dep in settings.dependencies],
         dependency_type=settings.dependency_type,
         signal=settings.signal,
         additional_parameters=dict(settings.sbatch_params) or None,
@@ -42,9 +43,15 @@ def build(settings: ExecutorSettings):
     return executor
 
 
+def _dependency_handle(dep: str) -> str:
+    """``--dependency 123`` -> the app handle NeMo-Run's ``parse_deps`` expects (``slurm_tunnel://nemo_run/123``)."""
+    return dep if "://" in dep else f"slurm_tunnel://nemo_run/{dep}"
+
+
 def _packager(kind: str):
     import nemo_run as run
 
-    if kind == "git":
-        return run.GitArchivePackager(subpath="", ref="HEAD")
+    if kind == "git":  # the committed tree of the repository this library runs from
+        repo = Path(__file__).resolve().parent.parent
+        return run.GitArchivePackager(basepath=str(repo), subpath="", ref="HEAD")
     return run.Packager()

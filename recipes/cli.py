@@ -78,6 +78,8 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     if entry == "finetune":
         model.add_argument("--peft", choices=PEFT_CHOICES, default="lora", help="(default: %(default)s)")
         model.add_argument("--packed_sequence", action="store_true", help="pack sequences (needs -m 1)")
+        model.add_argument("--qlora", action="store_true",
+                           help="small-model backend: LoRA over a 4-bit base (bitsandbytes, CUDA only)")
 
     train = parser.add_argument_group("training")
     train.add_argument("-s", "--seq_length", type=int, help="sequence length (default: the model's)")

@@ -31,7 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log_dir", help="training run dir: its loss curves are plotted")
     parser.add_argument("--output", help="report path (default <log_dir>/eval/report.json or ./eval_report.json)")
     parser.add_argument("--bleu_tokenize", help="sacrebleu tokenizer (default 13a; zh when references are CJK)")
-    parser.add_argument("--labels", action="store_true", help="also report accuracy and macro-F1 (auto for short labels)")
+    parser.add_argument("--labels", action="store_true",
+                        help="also report accuracy and macro-F1 (automatic when references are short labels)")
     parser.add_argument("--prompt_template", default="{input} {output}", help="the template used in training")
     parser.add_argument("--limit", type=int, help="evaluate the first N rows only")
     return parser.parse_args(argv)
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     from recipes.hf.sft import read_jsonl
 
     if not Path(args.test_file).is_file():
-        raise UsageError(f"--test_file: {args.test_file} not found; pass a JSONL file of {{\"input\", \"output\"}} rows")
+        raise UsageError(f"--test_file: {args.test_file} not found; "
+                         'pass a JSONL file of {"input": ..., "output": ...} rows')
     if args.log_dir and not Path(args.log_dir).is_dir():
         raise UsageError(f"--log_dir: {args.log_dir} is not a directory; pass the training run's log dir")
     rows = read_jsonl(args.test_file)[: args.limit]

@@ -37,4 +37,25 @@ def _make_factory(model: str, task: str) -> Callable[..., run.Partial]:
     return run.cli.factory(target=TARGETS[task], name=factory.__name__)(factory)
 
 
+def _make_hf_factory(model: str, task: str) -> Callable[..., run.Partial]:
+    """The small-model backend (CPU or one GPU per process) for debug models."""
+    from recipes.hf.train import train
+
+    def factory(dir: Optional[str] = None, name: str = "default", num_nodes: int = 1,
+                num_gpus_per_node: int = 1) -> run.Partial:
+        opts = RecipeOptions(task=task, model=model, backend="hf", experiment=name,
+                             results_dir=dir or default_results_dir(), num_nodes=num_nodes,
+                             num_gpus=num_gpus_per_node, tensor_model_parallel_size=1,
+                             pipeline_model_parallel_size=1, context_parallel_size=1,
+                             # the demo's paths; set data.paths / data.dataset_root to use others
+                             dataset_path="data/sample_text_document" if task == "pretrain" else "data/sft")
+        return build_recipe(opts)
+
+    factory.__name__ = factory.__qualname__ = f"{model}_{task}_hf"
+    factory.__doc__ = f"{MODELS[model].description}: {task} (small-model backend)."
+    return run.cli.factory(target=train, name=factory.__name__)(factory)
+
+
 FACTORIES = {f"{model}_{task}": _make_factory(model, task) for model in MODELS for task in TASKS}
+FACTORIES.update({f"{model}_{task}_hf": _make_hf_factory(model, task)
+                  for model in MODELS if MODELS[model].is_debug for task in TASKS})

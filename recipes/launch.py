@@ -16,6 +16,7 @@ from recipes.gitstate import uncommitted_files
 from recipes.overrides import apply_overrides
 from recipes.plan import JobPlan, repo_root
 from recipes.recipe import build_recipe, pre_tasks
+from recipes.remote import report_submitted
 from recipes.secrets import redact
 
 RUN_FAILED = 1
@@ -52,6 +53,18 @@ def check_packager(plan: JobPlan) -> None:
         raise UsageError(message)
 
 
+def code_dir(plan: JobPlan):
+    """NeMo-Run's git packager archives the repository of the current directory: run from ours.
+
+    Every path in the plan is absolute, so changing directory changes nothing else.
+    """
+    import contextlib
+
+    if plan.executor == "slurm" and plan.settings.packager == "git":
+        return contextlib.chdir(repo_root())
+    return contextlib.nullcontext()
+
+
 def to_yaml(recipe) -> str:
     from nemo_run.core.serialization.yaml import YamlSerializer
 
@@ -83,10 +96,11 @@ def run_plan(plan: JobPlan) -> int:
         return RUN_FAILED
     import nemo_run as run
 
-    with run.Experiment(plan.opts.experiment, executor=executor, log_level="WARN") as exp:
+    with code_dir(plan), run.Experiment(plan.opts.experiment, executor=executor, log_level="WARN") as exp:
         for name, task in tasks:
             exp.add(task, executor=_task_executor(name, executor, plan), name=name)
         exp.run(sequential=True, detach=plan.detach, tail_logs=not plan.detach and plan.executor != "slurm")
+        report_submitted(exp)  # `submitted slurm job <id> (<task>)`: for --dependency <id> of a next step
     # Leaving the context waits for attached jobs; their final states are known only now.
     print(f"experiment {exp._id}: logs and checkpoints in {plan.opts.log_dir}")
     if plan.detach:
@@ -114,7 +128,7 @@ def dryrun(plan: JobPlan, tasks, executor) -> int:
         print(redact(to_yaml(task)))
     print(f"# logs and checkpoints: {plan.opts.log_dir}")
     keep = plan.executor == "slurm"
-    with run.Experiment(plan.opts.experiment, executor=executor, log_level="ERROR") as exp:
+    with code_dir(plan), run.Experiment(plan.opts.experiment, executor=executor, log_level="ERROR") as exp:
         for name, task in tasks:
             exp.add(task, executor=_task_executor(name, executor, plan), name=name)
         exp.dryrun(log=not keep, delete_exp_dir=not keep)

@@ -69,6 +69,9 @@ def _set_parallelism(recipe: run.Partial, opts: RecipeOptions) -> None:
     strategy.tensor_model_parallel_size = opts.tensor_model_parallel_size
     strategy.pipeline_model_parallel_size = opts.pipeline_model_parallel_size
     strategy.context_parallel_size = opts.context_parallel_size
+    # NeMo 2.7's async checkpoint IO imports a module megatron-core 0.16 removed; sync saving works
+    # everywhere (override with trainer.strategy.ckpt_async_save=true on a stack where it works).
+    strategy.ckpt_async_save = False
     if opts.sequence_parallel is not None:
         strategy.sequence_parallel = opts.sequence_parallel
     if opts.tensor_model_parallel_size == 1:
@@ -166,7 +169,8 @@ def _restore_config(opts: RecipeOptions):
     if opts.nemo_model:
         return run.Config(nl.RestoreConfig, path=_abs(opts.nemo_model), load_optim_state=False)
     if opts.hf_model_id:
-        return run.Config(nl.RestoreConfig, path=f"nemo://{opts.hf_model_id}")
+        # Local folders are imported under the cache too (see import_to_nemo_cache).
+        return run.Config(nl.RestoreConfig, path=f"nemo://{opts.hf_model_id.lstrip('/')}")
     if opts.task != "pretrain" and not get_model(opts.model).is_debug:
         return run.Config(nl.RestoreConfig, path=f"nemo://{get_model(opts.model).hf_id}")
     return None
@@ -181,8 +185,25 @@ def _set_precision(recipe: run.Partial, opts: RecipeOptions) -> None:
 
 
 def import_task(opts: RecipeOptions) -> run.Partial:
-    """HF -> NeMo import run before training when only ``--hf_model_id`` names the starting weights."""
-    from nemo.collections import llm
+    """HF -> NeMo import run before training when only ``--hf_model_id`` names the starting weights.
 
-    model = nemo_recipe_module(opts).model()
-    return run.Partial(llm.import_ckpt, model=model, source=f"hf://{opts.hf_model_id}", overwrite=False)
+    Writes to NeMo's model cache, where the ``nemo://<id>`` restore path of the training task looks.
+    Our converter, not ``llm.import_ckpt``: it reads the architecture from the source and runs on
+    CPU nodes and without Transformer Engine.
+    """
+    return run.Partial(import_to_nemo_cache, source=opts.hf_model_id)
+
+
+def import_to_nemo_cache(source: str) -> str:
+    """Import ``source`` into ``$NEMO_HOME/models/<source>`` unless it is already there (resolved in the job)."""
+    from pathlib import Path
+
+    from nemo.lightning.resume import NEMO_MODELS_CACHE
+
+    from recipes.conversion.api import import_hf
+
+    target = Path(NEMO_MODELS_CACHE) / source.lstrip("/")
+    if (target / "context").is_dir() and (target / "weights").is_dir():
+        print(f"{source}: already imported at {target}")
+        return str(target)
+    return str(import_hf(source, target))

@@ -50,6 +50,7 @@ class RecipeOptions:
     fp8_recipe: str = "delayed"
     dataset_path: str | None = None
     packed_sequence: bool = False
+    qlora: bool = False  # small-model backend: LoRA over a 4-bit (bitsandbytes) base; CUDA only
     wandb: bool = False
     wandb_project: str | None = None
     seed: int = 1234

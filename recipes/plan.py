@@ -127,7 +127,7 @@ def make_plan(entry: str, args) -> JobPlan:
         tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
         sequence_parallel=args.sequence_parallel,
         fp8=args.fp8, fp8_recipe=args.fp8_recipe, dataset_path=_abs_dataset(args.dataset_path),
-        packed_sequence=getattr(args, "packed_sequence", False), wandb=args.wandb, wandb_project=args.wandb_project,
+        packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False), wandb=args.wandb, wandb_project=args.wandb_project,
         seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
     )
     opts.global_batch_size = args.global_batch_size or _default_batch(spec, task, opts.micro_batch_size,

@@ -5,11 +5,17 @@ Example (the tutorial command, tokenizer resolved offline to the bundled Llama 3
     python -m recipes.preprocess --input=data/custom_dataset/json/wikinews-zhtw.jsonl --json-keys=text \
         --dataset-impl mmap --tokenizer-library=huggingface --tokenizer-type meta-llama/Llama-3.1-8B-Instruct \
         --output-prefix=data/custom_dataset/preprocessed/wikinews --append-eod
+
+On a Slurm cluster (a one-task CPU job through NeMo-Run; prints ``submitted slurm job <id> (preprocess)``):
+
+    python -m recipes.preprocess --executor slurm -a ACCOUNT -p batch --detach \
+        --input=/data/wikinews.jsonl --output-prefix=/data/preprocessed/wikinews --append-eod
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from recipes.errors import UsageError, cli_main
@@ -46,7 +52,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip malformed lines (counted by reason in the summary) instead of stopping")
     run.add_argument("--log-interval", type=int, default=1000,
                      help="documents between progress lines when stderr is not a terminal (0: none)")
+    where = parser.add_argument_group("where it runs (default: here)")
+    where.add_argument("--executor", choices=("local", "slurm"), default="local",
+                       help="local: in this process; slurm: a one-task CPU job through NeMo-Run (default: local)")
+    where.add_argument("-a", "--account", help="Slurm account (or $RECIPES_ACCOUNT / $SBATCH_ACCOUNT / site file)")
+    where.add_argument("-p", "--partition", help="Slurm partition (or $RECIPES_PARTITION / site file)")
+    where.add_argument("-t", "--time", help="Slurm time limit (default: 01:00:00)")
+    where.add_argument("-i", "--container_image", help="container image for the Slurm job (pyxis)")
+    where.add_argument("--container_mounts", help="comma-separated SRC:DST mounts (default: the input and output folders)")
+    where.add_argument("--packager", choices=("git", "none"), default=None,
+                       help="Slurm: ship committed code (git, default in a git checkout) or use the installed copy (none)")
+    where.add_argument("-E", "--experiment", default="preprocess", help="NeMo-Run experiment name (default: %(default)s)")
+    where.add_argument("--detach", action="store_true", help="Slurm: submit and return instead of waiting")
     return parser
+
+
+def run_preprocess(input: str, output_prefix: str, json_keys: list[str], tokenizer: str, append_eod: bool,
+                   workers: int, skip_bad_lines: bool, log_interval: int) -> dict:
+    """Tokenize and print the summary: the body of a local run and of the Slurm task."""
+    from recipes.data.mmap import preprocess
+    from recipes.data.progress import format_summary
+
+    summary = preprocess(input, output_prefix, json_keys=json_keys, tokenizer=tokenizer, append_eod=append_eod,
+                         workers=workers, skip_bad_lines=skip_bad_lines, log_interval=log_interval)
+    print(f"{PROG}: " + format_summary(summary), flush=True)
+    return summary
 
 
 def _tokenizer_name(args: argparse.Namespace) -> str:
@@ -76,14 +106,61 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tokenizer = _tokenizer_name(args)
     _check_runtime(args)
-    from recipes.data.mmap import preprocess
-    from recipes.data.progress import format_summary
-
-    summary = preprocess(args.input, args.output_prefix, json_keys=args.json_keys, tokenizer=tokenizer,
-                         append_eod=args.append_eod, workers=args.workers, skip_bad_lines=args.skip_bad_lines,
-                         log_interval=args.log_interval)
-    print(f"{PROG}: " + format_summary(summary))
+    kwargs = dict(input=args.input, output_prefix=args.output_prefix, json_keys=list(args.json_keys),
+                  tokenizer=tokenizer, append_eod=args.append_eod, workers=args.workers,
+                  skip_bad_lines=args.skip_bad_lines, log_interval=args.log_interval)
+    if args.executor == "slurm":
+        return _submit(args, kwargs)
+    run_preprocess(**kwargs)
     return 0
+
+
+def _local_path(value: str) -> bool:
+    return value.startswith(("/", "./", "../", "~")) or os.path.exists(value) or any(c in value for c in "*?[")
+
+
+def _submit(args: argparse.Namespace, kwargs: dict) -> int:
+    """Run :func:`run_preprocess` as a one-task Slurm job (the job's cwd is NeMo-Run's code dir: absolute paths)."""
+    from executors.settings import ExecutorSettings
+    from executors.site import site_defaults
+    from recipes.gitstate import uncommitted_files
+    from recipes.plan import default_packager, repo_root
+
+    site = site_defaults()
+    account = args.account or site.get("account")
+    if not account:
+        raise UsageError("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
+    absolute = lambda path: os.path.abspath(os.path.expanduser(path))  # noqa: E731
+    kwargs["input"] = absolute(args.input) if _local_path(args.input) else args.input
+    kwargs["output_prefix"] = absolute(args.output_prefix)
+    if _local_path(kwargs["tokenizer"]):
+        kwargs["tokenizer"] = absolute(kwargs["tokenizer"])
+    packager = args.packager or default_packager()
+    dirty = uncommitted_files(repo_root()) if packager == "git" else []
+    if dirty:
+        raise UsageError(f"--packager git ships committed code only; {len(dirty)} uncommitted change(s) (e.g. "
+                         f"{dirty[0]}) would not travel. Commit them, or pass --packager none")
+    image = args.container_image or site.get("container_image")
+    mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
+    if image and not mounts:
+        folders = {os.path.dirname(kwargs["output_prefix"])}
+        if kwargs["input"].startswith("/"):
+            folders.add(kwargs["input"] if os.path.isdir(kwargs["input"]) else os.path.dirname(kwargs["input"]))
+        mounts = [f"{folder}:{folder}" for folder in sorted(folders)]
+    settings = ExecutorSettings(
+        nodes=1, gpus_per_node=0, ntasks_per_node=1, use_gpus=False, account=account,
+        partition=args.partition or site.get("partition"), time=args.time or site.get("time") or "01:00:00",
+        container_image=image, container_mounts=[m for m in mounts if m], packager=packager,
+        sbatch_params={**site.get("sbatch", {}), **({"cpus_per_task": args.workers} if args.workers > 1 else {})},
+        env_vars=dict(site.get("env_vars", {})), job_name_prefix=f"{args.experiment}-")
+    import nemo_run as run
+
+    from recipes.preprocess import run_preprocess as task_fn  # not __main__.run_preprocess: the job imports it
+    from recipes.remote import run_task
+
+    task = run.Partial(task_fn, **kwargs)
+    return run_task(task, name="preprocess", experiment=args.experiment, executor="slurm", settings=settings,
+                    detach=args.detach)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,20 @@
     python -m recipes.status                         # experiments, newest first
     python -m recipes.status llama31_pretraining     # tasks of its latest run: state, job id, dirs
     python -m recipes.status llama31_pretraining --logs pretrain
+    python -m recipes.status llama31_pretraining --json
+
+For Slurm jobs the state comes with Slurm's own (``sacct``: state, exit code, reason, e.g. a job
+cancelled because the job it depended on failed), and ``--logs`` prints the log of every attempt
+(a requeued job has one per restart) followed by the batch script's output.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
 import sys
+from pathlib import Path
 
 from recipes.errors import UsageError, cli_main
 
@@ -36,11 +44,73 @@ def _load(experiment: str, run_id: str | None):
                          "python -m recipes.status") from None
 
 
-def task_states(experiment: str, run_id: str | None = None) -> dict[str, dict]:
-    """``{task: {"status", "job_id", "local_dir"}}`` of the experiment's latest (or given) run."""
-    info = _load(experiment, run_id).status(return_dict=True) or {}
-    return {name: {"status": str(v["status"]).split(".")[-1], "job_id": v.get("job_id", ""),
-                   "local_dir": v.get("local_dir", "")} for name, v in info.items()}
+def task_states(experiment: str, run_id: str | None = None, exp=None) -> dict[str, dict]:
+    """``{task: {"status", "job_id", "local_dir"[, "slurm"]}}`` of the experiment's latest (or given) run."""
+    info = (exp or _load(experiment, run_id)).status(return_dict=True) or {}
+    states = {}
+    for name, v in info.items():
+        state = {"status": str(v["status"]).split(".")[-1], "job_id": v.get("job_id", ""),
+                 "local_dir": v.get("local_dir", "")}
+        if str(v.get("handle", "")).startswith("slurm"):
+            state["slurm"] = {**slurm_accounting(state["job_id"]),
+                              "attempts": len(attempt_logs(state["local_dir"], state["job_id"]))}
+        states[name] = state
+    return states
+
+
+def slurm_accounting(job_id: str) -> dict[str, str]:
+    """State, exit code and reason of a Slurm job allocation from ``sacct`` (empty if unknown)."""
+    try:
+        out = subprocess.run(["sacct", "-X", "-P", "-n", "-o", "JobID,State,ExitCode,Reason", "-j", job_id],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    for line in out.splitlines():
+        fields = line.split("|")
+        if len(fields) == 4 and fields[0] == job_id:
+            return {"state": fields[1], "exit_code": fields[2], "reason": fields[3]}
+    return {}
+
+
+def attempt_logs(local_dir: str, job_id: str) -> list[Path]:
+    """``log-<name>_<job>_<restart>.out`` of each attempt (NeMo-Run's srun output), oldest first."""
+    if not job_id or not local_dir or not Path(local_dir).is_dir():
+        return []
+    pattern = re.compile(rf"^log-.*_{re.escape(job_id)}_(\d+)\.out$")
+    found = [(int(m.group(1)), p) for p in Path(local_dir).iterdir() if (m := pattern.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def print_logs(exp, experiment: str, task: str) -> None:
+    states = task_states(experiment, exp=exp)
+    if task not in states:
+        raise UsageError(f"--logs {task}: no such task in {experiment}; tasks: {', '.join(states) or 'none'}")
+    state = states[task]
+    if "slurm" not in state:
+        exp.logs(job_id=task)  # NeMo-Run's own (local executors)
+        return
+    logs = attempt_logs(state["local_dir"], state["job_id"])
+    batch = sorted(Path(state["local_dir"]).glob(f"sbatch_*_{state['job_id']}.out"))
+    if not logs and not batch:
+        print(f"{experiment}: task {task} (slurm job {state['job_id']}, {state['status']}) has written no log yet",
+              file=sys.stderr)
+    for number, path in enumerate(logs):
+        print(f"==> attempt {number} (SLURM_RESTART_COUNT={number}): {path} <==", flush=True)
+        sys.stdout.write(path.read_text(errors="replace"))
+    for path in batch:
+        print(f"==> batch script output: {path} <==", flush=True)
+        sys.stdout.write(path.read_text(errors="replace"))
+    sys.stdout.flush()
+
+
+def _describe(state: dict) -> str:
+    slurm = state.get("slurm")
+    if not slurm or not slurm.get("state"):
+        return ""
+    reason = f", reason {slurm['reason']}" if slurm.get("reason") not in (None, "", "None") else ""
+    if slurm["state"].startswith("CANCELLED") and slurm.get("reason") == "Dependency":
+        reason += ": a job it depends on (--dependency) did not succeed"
+    return f"  (slurm {slurm['state']}, exit {slurm['exit_code']}{reason}, attempts {slurm['attempts']})"
 
 
 @cli_main("recipes.status")
@@ -56,7 +126,7 @@ def main(argv=None) -> int:
             print(title)
         return 0
     if args.logs:
-        _load(args.experiment, args.id).logs(job_id=args.logs)
+        print_logs(_load(args.experiment, args.id), args.experiment, args.logs)
         return 0
     states = task_states(args.experiment, args.id)
     if args.json:
@@ -65,7 +135,8 @@ def main(argv=None) -> int:
         print(json.dumps(states, indent=2))
     else:
         for name, state in states.items():
-            print(f"{name:12} {state['status']:12} job {state['job_id'] or '-':>10}  {state['local_dir']}")
+            print(f"{name:12} {state['status']:12} job {state['job_id'] or '-':>10}  {state['local_dir']}"
+                  f"{_describe(state)}")
     return 0
 
 

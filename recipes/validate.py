@@ -58,6 +58,8 @@ def check_sequence(plan: JobPlan) -> list[str]:
     if o.context_parallel_size > 1 and length % (2 * o.context_parallel_size):
         problems.append(f"-s/--seq_length: {length} must be divisible by 2×CP = {2 * o.context_parallel_size} "
                         "with context parallelism")
+    if o.qlora and (o.backend != "hf" or o.task not in ("lora", "dora")):
+        problems.append("--qlora: needs --peft lora/dora and the small-model backend (--backend hf)")
     if o.packed_sequence and o.micro_batch_size != 1:
         problems.append("--packed_sequence: needs -m/--micro_batch_size 1")
     return problems
@@ -117,9 +119,15 @@ def check_dataset(plan: JobPlan) -> list[str]:
         return []
     if o.task == "pretrain":
         try:
-            return missing_files(parse_mmap_paths(o.dataset_path))
+            missing = missing_files(parse_mmap_paths(o.dataset_path))
         except UsageError as exc:
             return [str(exc)]
+        if missing and plan.executor == "slurm" and plan.settings.dependencies:
+            # Written by the job this one waits for (e.g. a preprocess job): the job finds out when it starts.
+            plan.notes.append(f"-D/--dataset_path: {o.dataset_path} does not exist yet; expecting it from "
+                              f"--dependency {' '.join(plan.settings.dependencies)}")
+            return []
+        return missing
     return check_finetune_folder(Path(o.dataset_path))
 
 

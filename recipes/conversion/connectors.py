@@ -5,7 +5,9 @@ Imported only inside a conversion (it imports NeMo, ~12 s). Adjustments over NeM
 * Megatron's local (non-TE) layer spec names the RMSNorms ``input_layernorm`` /
   ``pre_mlp_layernorm``; NeMo's mapping only knows the TE names (``linear_qkv.layer_norm_weight``,
   ``linear_fc1.layer_norm_weight``). Import would silently keep the norms at 1.0 and export fails,
-  so we map them under the local names too. (On disk both specs use the TE names, so checkpoints
+  so we map them under the local names too. The local norms are also created in fp32 whatever
+  ``params_dtype`` is, which fails NeMo's dtype check for bf16/fp16 models; we give them the
+  model's dtype, as TE's fused norms have. (On disk both specs use the TE names, so checkpoints
   stay interchangeable.)
 * Llama 3.1 RoPE scaling: NeMo keeps only ``factor``; we also carry ``low_freq_factor``,
   ``high_freq_factor`` and ``original_max_position_embeddings``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import torch
 from nemo.collections import llm
 from nemo.collections.llm.gpt.model.llama import HFLlamaExporter, HFLlamaImporter, Llama31Config, LlamaModel
 from nemo.lightning import io
@@ -49,6 +52,12 @@ def _module(model):
 
 def _uses_local_norms(state_keys) -> bool:
     return any(key.endswith("layers.0.input_layernorm.weight") for key in state_keys)
+
+
+def _cast_params(module, dtype) -> None:
+    for param in module.parameters():
+        if param.is_floating_point() and param.dtype != dtype:
+            param.data = param.data.to(dtype)
 
 
 def _set_with_io(config, **values) -> None:
@@ -86,8 +95,12 @@ class LlamaImporter(HFLlamaImporter):
         return super().nemo_setup(model, trainer, *args, **kwargs)
 
     def convert_state(self, source, target):
+        module = _module(target)
+        local = _uses_local_norms(module.state_dict())
+        if local:
+            _cast_params(module, module.config.params_dtype)
         target = super().convert_state(source, target)
-        if _uses_local_norms(_module(target).state_dict()):
+        if local:
             io.apply_transforms(source, target, mapping=_LOCAL_NORMS_FROM_HF)
         return target
 
@@ -110,11 +123,13 @@ class LlamaExporter(HFLlamaExporter):
     def convert_state(self, source, target, source_config=None):
         state = _module(source).state_dict()
         if _uses_local_norms(state):
+            dtype = next(target.parameters()).dtype
             renamed = {}
             for key, value in state.items():
                 for te_name, local_name in _LOCAL_NORMS.items():
                     key = key.replace(local_name, te_name) if key.endswith(local_name) else key
-                renamed[key] = value
+                is_float = isinstance(value, torch.Tensor) and value.is_floating_point()
+                renamed[key] = value.to(dtype) if is_float else value
             source = _ModelState(renamed, source.config)
         return super().convert_state(source, target, source_config)
 
@@ -122,8 +137,8 @@ class LlamaExporter(HFLlamaExporter):
 def run_import(hf_dir: Path, output: Path) -> None:
     """HF Llama folder -> NeMo checkpoint at ``output`` (which must not exist)."""
     global _tokenizer_dir
-    with cpu_conversion(), tempfile.TemporaryDirectory(prefix="nemo_tokenizer_") as tokenizer_dir:
-        _tokenizer_dir = tokenizer_dir
+    with cpu_conversion(), tempfile.TemporaryDirectory() as tmp:
+        _tokenizer_dir = str(Path(tmp) / "nemo_tokenizer")  # the name becomes the artifact dir in context/
         try:
             # Any valid config: the handle is neither built nor saved.
             handle = _ImportHandle(llm.Llama32Config1B())

@@ -11,9 +11,13 @@ Why each patch exists (NeMo 2.7.3, megatron-core 0.16.1, torch CPU build):
   TE >= 1.4." without TE, so neither ``HFLlamaImporter.config`` nor loading the context of a
   checkpoint trained on GPUs can even build the config. We switch the unavailable fusions off
   *on the object only*: the saved context keeps the original arguments, so a checkpoint written
-  here is the same as one written on a TE machine. (The layer spec needs no patch: NeMo's
-  ``default_layer_spec`` already picks Megatron's local spec when TE is missing; an explicit TE
-  spec in a context is replaced by the local one.)
+  here is the same as one written on a TE machine. TE counts as usable only with CUDA (a CPU node
+  of a NeMo container has TE installed): otherwise the layer spec is Megatron's local one.
+* NeMo's LoRA code cannot apply (hence not merge) adapters without TE: ``LoRA.transform`` compares
+  with ``te.Linear`` where ``te`` is a placeholder that raises, and ``peft.utils`` believes TE is
+  there (megatron's TE extension module imports, with mock classes) and calls ``isinstance`` on
+  them. We give ``te`` a class nothing is an instance of and tell ``peft.utils`` TE is absent.
+  Without CUDA, configs also get ``use_cpu_initialization=True`` (adapters are allocated with it).
 * megatron-core's dist-checkpoint writer always calls ``torch.cuda.synchronize()`` after
   preloading tensors and broadcasts its failure flag on ``torch.cuda.current_device()``; NeMo's
   loader asserts ``torch.cuda.is_initialized()``. Without CUDA those are no-ops, so we make them so.
@@ -47,33 +51,38 @@ def rope_fusion_available() -> bool:
     return rope_utils.fused_apply_rotary_pos_emb is not None or rope_utils.fused_apply_rotary_pos_emb_thd is not None
 
 
-def _sanitize(config, te: bool, rope_fusion: bool) -> None:
-    if not rope_fusion and getattr(config, "apply_rope_fusion", False):
+def _sanitize(config, te_usable: bool, rope_fusion: bool, cuda: bool) -> None:
+    if not cuda:
+        config.use_cpu_initialization = True  # else LoRA adapters are allocated on the CUDA device
+    if not (te_usable and rope_fusion) and getattr(config, "apply_rope_fusion", False):
         config.apply_rope_fusion = False
-    if te:
+    if te_usable:
         return
     for name in _TE_FUSIONS:
         if getattr(config, name, False):
             setattr(config, name, False)
     if hasattr(config, "use_transformer_engine_full_layer_spec"):
         config.use_transformer_engine_full_layer_spec = False
-    spec = getattr(config, "transformer_layer_spec", None)
-    if callable(spec) and "transformer_engine" in getattr(spec, "__name__", ""):
-        from nemo.collections.llm.gpt.model.base import local_layer_spec
+    from nemo.collections.llm.gpt.model.base import default_layer_spec, local_layer_spec
 
+    # default_layer_spec picks TE's spec whenever TE is installed, even without a GPU.
+    spec = getattr(config, "transformer_layer_spec", None)
+    if spec is default_layer_spec or "transformer_engine" in getattr(spec, "__name__", ""):
         config.transformer_layer_spec = local_layer_spec
 
 
 def _patch_configs(stack: contextlib.ExitStack) -> None:
+    import torch
     from megatron.core.transformer.transformer_config import TransformerConfig
 
-    te, rope_fusion = have_te(), rope_fusion_available()
-    if te and rope_fusion:
+    cuda = torch.cuda.is_available()
+    te_usable, rope_fusion = have_te() and cuda, rope_fusion_available()
+    if te_usable and rope_fusion:
         return
     original = TransformerConfig.__post_init__
 
     def post_init(self):
-        _sanitize(self, te, rope_fusion)
+        _sanitize(self, te_usable, rope_fusion, cuda)
         original(self)
 
     stack.enter_context(mock.patch.object(TransformerConfig, "__post_init__", post_init))
@@ -104,12 +113,25 @@ def _patch_cuda_only_io(stack: contextlib.ExitStack) -> None:
     stack.enter_context(mock.patch.object(nemo_pl, "_fix_tensors_device", lambda ckpt: ckpt))
 
 
+def _patch_lora(stack: contextlib.ExitStack) -> None:
+    import types
+
+    from nemo.collections.llm.peft import lora
+    from nemo.collections.llm.peft import utils as peft_utils
+
+    if have_te():
+        return
+    stack.enter_context(mock.patch.object(lora, "te", types.SimpleNamespace(Linear=type("NoTELinear", (), {}))))
+    stack.enter_context(mock.patch.object(peft_utils, "HAVE_TE", False))
+
+
 @contextlib.contextmanager
 def cpu_conversion():
-    """Run NeMo import/export inside this block on a machine without TE and/or CUDA."""
+    """Run NeMo import/export/LoRA merge inside this block on a machine without TE and/or CUDA."""
     with contextlib.ExitStack() as stack:
         _patch_configs(stack)
         _patch_cuda_only_io(stack)
+        _patch_lora(stack)
         yield
 
 

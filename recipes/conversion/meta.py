@@ -9,6 +9,7 @@ print the exact commands that run it from the transformers source tree of the in
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -78,15 +79,23 @@ def converter():
         return None
 
 
+def missing_tokenizer_packages(src: MetaSource) -> list[str]:
+    """Packages transformers needs to read ``tokenizer.model``: Llama 3's is a tiktoken file, which
+    tiktoken 0.7 reads (even locally) through ``blobfile``; Llama 2's is sentencepiece."""
+    needed = ["blobfile"] if src.llama_version.startswith("3") else ["sentencepiece"]
+    return [name for name in needed if importlib.util.find_spec(name) is None]
+
+
 def instructions(src: MetaSource) -> str:
     import transformers
 
     version = transformers.__version__
     hf_dir = f"{src.path}-hf"
+    install = "".join(f"pip install {name} && " for name in missing_tokenizer_packages(src))
     return (
         f"--source {src.path} is a Meta checkpoint (params.json + {len(src.shards)} consolidated.*.pth, "
         f"Llama {src.llama_version}) and transformers {version} does not ship {CONVERTER_MODULE}; convert it "
-        f"to Hugging Face format first: git clone --depth 1 --branch v{version} "
+        f"to Hugging Face format first: {install}git clone --depth 1 --branch v{version} "
         "https://github.com/huggingface/transformers /tmp/transformers-src && python "
         "/tmp/transformers-src/src/transformers/models/llama/convert_llama_weights_to_hf.py "
         f"--input_dir {src.path} --output_dir {hf_dir} --llama_version {src.llama_version} "
@@ -98,6 +107,9 @@ def require_converter(src: MetaSource):
     module = converter()
     if module is None:
         raise UsageError(instructions(src))
+    missing = missing_tokenizer_packages(src)
+    if missing:
+        raise UsageError(f"--source {src.path}: converting its tokenizer.model needs `pip install {' '.join(missing)}`")
     return module
 
 

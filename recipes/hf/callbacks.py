@@ -76,5 +76,6 @@ class MetricsFile(pl.Callback):
         started, first_step = self._started
         per_step = (time.perf_counter() - started) / max(1, step - first_step)
         eta = timedelta(seconds=int(per_step * (max_steps - step)))
-        parts = [f"step {step}/{max_steps}"] + [f"{k} {v:.4g}" for k, v in metrics.items()] + [f"eta {eta}"]
+        shown = [f"{k} {metrics[k]:.4g}" for k in ("train_loss", "lr", "tokens_per_s") if k in metrics]
+        parts = [f"step {step}/{max_steps}", *shown, f"eta {eta}"]
         return " | ".join(parts)

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -82,8 +83,9 @@ class StepCheckpoint(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         # Installed after Lightning's own handlers (which would stop mid-accumulation without saving);
         # Lightning puts the previous handlers back at teardown.
-        for signum in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(signum, self._on_signal)
+        if threading.current_thread() is threading.main_thread():  # Python only allows it there
+            for signum in (signal.SIGTERM, signal.SIGUSR1):
+                signal.signal(signum, self._on_signal)
         self._last_saved = trainer.global_step if last_checkpoint(self.ckpt_dir) else -1
 
     def _on_signal(self, signum, frame) -> None:
@@ -134,9 +136,11 @@ class StepCheckpoint(pl.Callback):
             (tmp / META_FILE).write_text(json.dumps({"step": step, "world_size": trainer.world_size}))
             for path in (tmp / STATE_FILE, tmp / META_FILE, tmp):
                 _fsync_path(path)
-            if final.exists():  # the same step saved by an earlier launch
-                shutil.rmtree(final)
+            replaced = self.ckpt_dir / f"{TMP_PREFIX}old-{final.name}"
+            if final.exists():  # the same step saved by an earlier launch (resume off)
+                final.rename(replaced)  # a .tmp- name: cleaned up if a kill comes before the rmtree
             tmp.rename(final)
+            shutil.rmtree(replaced, ignore_errors=True)
             _fsync_path(self.ckpt_dir)
             for _, old in complete_checkpoints(self.ckpt_dir)[:-self.keep_last_n]:
                 shutil.rmtree(old, ignore_errors=True)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from recipes.errors import UsageError, cli_main
-from recipes.hf.checkpointing import REQUEUE_EXIT_CODE
 from recipes.hf.config import (LogConfig, MmapDataConfig, ModelConfig, OptimConfig, PeftConfig, ResumeConfig,
                                SFTDataConfig, TrainerConfig)
 
@@ -31,6 +29,8 @@ class RequeueExit(SystemExit):
     """Raised after a signal-triggered checkpoint: the process should exit and be relaunched."""
 
     def __init__(self):
+        from recipes.hf.checkpointing import REQUEUE_EXIT_CODE
+
         super().__init__(REQUEUE_EXIT_CODE)
 
 
@@ -57,13 +57,15 @@ class World:
 
 
 def resolve_world(trainer: TrainerConfig) -> World:
-    """Devices from the launcher when there is one (torchrun sets LOCAL_WORLD_SIZE), else from the config."""
+    """Devices from the launcher: torchrun's LOCAL_WORLD_SIZE, srun's task layout (the recipe's values), else local."""
     import torch
 
     use_gpu = trainer.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     if "LOCAL_WORLD_SIZE" in os.environ:
         devices = int(os.environ["LOCAL_WORLD_SIZE"])
         num_nodes = max(1, int(os.environ.get("WORLD_SIZE", devices)) // devices)
+    elif "SLURM_NTASKS" in os.environ and int(os.environ["SLURM_NTASKS"]) > 1:
+        devices, num_nodes = trainer.devices, trainer.num_nodes  # srun starts one task per device
     else:
         devices = min(trainer.devices, torch.cuda.device_count()) if use_gpu else 1
         num_nodes = 1
@@ -72,6 +74,23 @@ def resolve_world(trainer: TrainerConfig) -> World:
         precision = "bf16-mixed" if use_gpu and torch.cuda.is_bf16_supported() else "32-true"
     strategy = "ddp" if devices * num_nodes > 1 else "auto"
     return World(max(1, devices), num_nodes, "gpu" if use_gpu else "cpu", precision, strategy)
+
+
+def cluster_plugins() -> list:
+    """The launcher, named explicitly: torchrun (also inside a Slurm allocation), srun, or none.
+
+    Under srun, Lightning's own auto-requeue is off: it would `scontrol requeue` on SIGUSR1 by itself,
+    while requeueing is left to NeMo-Run's script and our exit code. Naming the environment also keeps
+    Lightning from warning about an unused `srun` on machines that have one.
+    """
+    from lightning.fabric.plugins.environments import (LightningEnvironment, SLURMEnvironment,
+                                                       TorchElasticEnvironment)
+
+    if TorchElasticEnvironment.detect():
+        return [TorchElasticEnvironment()]
+    if "SLURM_NTASKS" in os.environ and os.environ.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
+        return [SLURMEnvironment(auto_requeue=False)]
+    return [LightningEnvironment()]
 
 
 def train(model: ModelConfig, data: MmapDataConfig | SFTDataConfig, trainer: TrainerConfig, optim: OptimConfig,
@@ -112,7 +131,7 @@ def _resume_path(log: LogConfig, resume: ResumeConfig) -> str | None:
     from recipes.hf.checkpointing import last_checkpoint, remove_incomplete
 
     ckpt_dir = Path(log.log_dir) / "checkpoints"
-    if int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0:
         remove_incomplete(ckpt_dir)  # saves cut by a kill; the other ranks only read complete ones
     if not resume.resume_if_exists:
         return None
@@ -120,9 +139,7 @@ def _resume_path(log: LogConfig, resume: ResumeConfig) -> str | None:
     if path is None and not resume.resume_ignore_no_checkpoint:
         raise UsageError(f"resume.resume_if_exists: no complete checkpoint in {ckpt_dir}; "
                          "set resume.resume_ignore_no_checkpoint=true to start from scratch")
-    if path is not None:
-        logging.getLogger(__name__).warning("resuming from %s", path)
-    return str(path) if path else None
+    return str(path) if path else None  # Lightning logs "Restoring states from the checkpoint path at ..."
 
 
 def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumulation: int, validate: bool):
@@ -148,7 +165,7 @@ def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumul
         num_sanity_val_steps=0, log_every_n_steps=cfg.log_every_n_steps, use_distributed_sampler=False,
         logger=TensorBoardLogger(save_dir=log.log_dir, name="tb_logs", version=""),
         enable_checkpointing=False, enable_progress_bar=cfg.enable_progress_bar, enable_model_summary=False,
-        callbacks=callbacks, default_root_dir=log.log_dir)
+        callbacks=callbacks, default_root_dir=log.log_dir, plugins=cluster_plugins())
     return pl_trainer, ckpt
 
 
@@ -183,8 +200,8 @@ def _run_cli(options: str, overrides: list[str]) -> int:
     recipe = apply_overrides(build_recipe(opts), overrides)
     try:
         fdl.build(recipe)()
-    except RequeueExit:
-        return REQUEUE_EXIT_CODE
+    except RequeueExit as exc:
+        return exc.code
     return 0
 
 

@@ -17,9 +17,38 @@ ROPE_31 = {"rope_type": "llama3", "factor": 16.0, "low_freq_factor": 2.0, "high_
            "original_max_position_embeddings": 4096}
 
 
+# Just enough of a Hugging Face / NeMo checkpoint folder for the validation (bad input) tests.
+LLAMA_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64}
+
+
+def hf_dir(path: Path, config=None, weights=("model.safetensors",), tokenizer=True) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(LLAMA_CONFIG if config is None else config))
+    for name in weights:
+        (path / name).write_bytes(b"\0" * 1024)
+    if tokenizer:
+        (path / "tokenizer.json").write_text("{}")
+    return path
+
+
+def nemo_dir(path: Path, model="nemo.collections.llm.gpt.model.llama.LlamaModel",
+             config="nemo.collections.llm.gpt.model.llama.Llama31Config") -> Path:
+    (path / "weights").mkdir(parents=True)
+    (path / "weights" / "__0_0.distcp").write_bytes(b"\0" * 1024)
+    (path / "context").mkdir()
+    (path / "context" / "model.yaml").write_text(f"_target_: {model}\nconfig:\n  _target_: {config}\n")
+    return path
+
+
+def assert_nothing_written(out: Path) -> None:
+    assert not out.exists()
+    if out.parent.exists():
+        assert not [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+
+
 def write_hf_llama(path: Path, seed: int = 0, **overrides) -> Path:
-    """A random 2-layer Llama (hidden 64, GQA 4 heads / 2 KV heads) in fp32 with the bundled Llama 3
-    tokenizer. Every weight, norms included, is random: a dropped tensor cannot go unnoticed."""
+    """A random 2-layer Llama (hidden 64, GQA 4 heads / 2 KV heads; fp32 unless ``torch_dtype``) with the
+    bundled Llama 3 tokenizer. Every weight, norms included, is random: a dropped tensor cannot go unnoticed."""
     import torch
     from transformers import LlamaForCausalLM
 
@@ -33,7 +62,7 @@ def write_hf_llama(path: Path, seed: int = 0, **overrides) -> Path:
     with torch.no_grad():
         for param in model.parameters():
             param.normal_(0.0, 0.5)
-    model.save_pretrained(path)
+    model.to(getattr(torch, fields["torch_dtype"])).save_pretrained(path)
     for item in bundled_llama3_dir().iterdir():
         shutil.copy(item, path / item.name)
     return path
@@ -66,7 +95,7 @@ def write_meta_checkpoint(path: Path, hf_dir: Path) -> Path:
              "mlp.up_proj": "feed_forward.w3", "input_layernorm": "attention_norm",
              "post_attention_layernorm": "ffn_norm"}
     state = {"tok_embeddings.weight": hf["model.embed_tokens.weight"], "norm.weight": hf["model.norm.weight"],
-             "output.weight": hf["lm_head.weight"]}
+             "output.weight": hf.get("lm_head.weight", hf["model.embed_tokens.weight"])}  # tied: same tensor
     heads = {"self_attn.q_proj": cfg.num_attention_heads, "self_attn.k_proj": cfg.num_key_value_heads}
     for key, value in hf.items():
         match = re.match(r"model\.layers\.(\d+)\.(.+)\.weight$", key)

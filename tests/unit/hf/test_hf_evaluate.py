@@ -94,3 +94,18 @@ def test_entry_points_import_without_torch():
     help_text = subprocess.run([sys.executable, "-m", "recipes.evaluate", "--help"], capture_output=True,
                                text=True, env=subprocess_env())
     assert help_text.returncode == 0 and "--bleu_tokenize" in help_text.stdout
+
+
+def test_loss_curves_from_metrics_file_or_tensorboard_events(sft_run, tmp_path):
+    import shutil
+
+    from recipes.hf.metrics import load_curves
+
+    opts, _ = sft_run
+    from_jsonl = load_curves(opts.log_dir)
+    assert [s for s, _ in from_jsonl["train_loss"]] == list(range(1, 7))
+    assert [s for s, _ in from_jsonl["val_loss"]] == [3, 6]
+    shutil.copytree(Path(opts.log_dir) / "tb_logs", tmp_path / "tb_logs")  # e.g. a run without metrics.jsonl
+    from_tb = load_curves(tmp_path)
+    assert len(from_tb["train_loss"]) == 6 and len(from_tb["val_loss"]) == 2
+    assert [v for _, v in from_tb["train_loss"]] == pytest.approx([v for _, v in from_jsonl["train_loss"]])

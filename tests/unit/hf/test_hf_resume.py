@@ -131,3 +131,24 @@ def test_sigterm_saves_exits_for_requeue_then_relaunch_matches_uninterrupted(kil
     assert EVERY <= stopped_at < STEPS, output  # saved where the signal was handled, not only every EVERY
     assert not (Path(opts.log_dir) / "hf_adapter").exists()  # unfinished: nothing exported yet
     _assert_same_run((opts, train_in_process(opts)), baseline)
+
+
+def test_sigusr1_saves_at_the_end_of_the_step_and_asks_for_requeue(tmp_path, sft_dir, monkeypatch):
+    import os
+
+    from recipes.hf import module
+
+    opts = options(tmp_path, "lora", sft_dir, max_steps=6, ckpt_every_n_steps=100, val_check_interval=6,
+                   seq_length=16, global_batch_size=2, micro_batch_size=1)
+    step = module.CausalLMModule.training_step
+
+    def signalling_step(self, batch, batch_idx):
+        if batch_idx == 4:  # the first micro-batch of step 3 (two per step)
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(module.CausalLMModule, "training_step", signalling_step)
+    with pytest.raises(SystemExit) as stopped:
+        train_in_process(opts)
+    assert stopped.value.code == REQUEUE_EXIT_CODE
+    assert [s for s, _ in complete_checkpoints(opts.checkpoint_dir)] == [3]

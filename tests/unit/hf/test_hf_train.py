@@ -48,6 +48,15 @@ def test_peft_learns_and_saves_only_the_adapter(run_name, request):
     assert adapter["base_model_name_or_path"] == result.exported["base"] == str(Path(opts.log_dir) / "hf_base")
     state = torch.load(Path(result.checkpoint) / "state.ckpt", map_location="cpu", weights_only=False)
     assert state["state_dict"] and all("lora_" in key for key in state["state_dict"])
+    # hf_base is the very base the adapter was trained on: the tiny model's seeded random init
+    from safetensors.torch import load_file
+
+    from recipes.hf.config import ModelConfig
+    from recipes.hf.modeling import build_model
+
+    saved = load_file(Path(result.exported["base"]) / "model.safetensors")
+    for name, tensor in build_model(ModelConfig(name="tiny"), seed=opts.seed).state_dict().items():
+        assert torch.equal(saved[name], tensor), name
 
 
 def test_qlora_on_cpu_is_a_usage_error(tmp_path, sft_dir, capsys):
@@ -59,3 +68,17 @@ def test_qlora_on_cpu_is_a_usage_error(tmp_path, sft_dir, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "QLoRA" in err[0] and "CUDA" in err[0]
+
+
+def test_bench_script_reports_tokens_per_s(capsys):
+    import importlib.util
+
+    from testlib import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_train", REPO / "scripts" / "bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--steps", "3", "--warmup", "1", "--seq_length", "16", "--micro_batch_size", "1",
+                       "--tasks", "lora", "--devices", "cpu"]) == 0
+    (row,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["device"] == "cpu" and row["task"] == "lora" and row["timed_steps"] == 2 and row["tokens_per_s"] > 0
