@@ -43,6 +43,20 @@ def build(settings: ExecutorSettings):
     return executor
 
 
+def rundir_clash(job_dir: str, experiment: str, container_image: str | None) -> str | None:
+    """A problem line when NeMo-Run 0.11 would corrupt the job's paths, else None.
+
+    Without a container, NeMo-Run rewrites every ``/nemo_run`` in the rendered sbatch script (its in-container
+    run dir) to the job's directory, so a job directory such as ``/shared/nemo_run/experiments`` or an
+    experiment called ``nemo_run...`` gets mangled --output/--chdir paths and the job dies before it starts.
+    """
+    path = f"{job_dir.rstrip('/')}/{experiment}"
+    if container_image or "/nemo_run" not in path:
+        return None
+    return (f"NeMo-Run would rewrite '/nemo_run' in the job paths {path}/... (it reserves it for its container "
+            "run dir); use a NEMORUN_HOME / --job_dir and an -E/--experiment name without a '/nemo_run' part")
+
+
 def _dependency_handle(dep: str) -> str:
     """``--dependency 123`` -> the app handle NeMo-Run's ``parse_deps`` expects (``slurm_tunnel://nemo_run/123``)."""
     return dep if "://" in dep else f"slurm_tunnel://nemo_run/{dep}"

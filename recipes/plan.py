@@ -37,6 +37,7 @@ class JobPlan:
     mounts_explicit: bool = False
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
+    local_gpus: int = 0  # GPUs seen on this machine (local executors)
 
     @property
     def needs_import(self) -> bool:
@@ -144,13 +145,24 @@ def make_plan(entry: str, args) -> JobPlan:
     )
     if settings.container_image and not mounts:
         settings.container_mounts = auto_mounts(opts)
+    if executor == "slurm":
+        from executors.slurm import rundir_clash
+
+        clash = rundir_clash(settings.job_dir or default_job_dir(), opts.experiment, settings.container_image)
+        problems += [clash] if clash else []
     return JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
-                   mounts_explicit=bool(mounts), notes=notes, problems=problems)
+                   mounts_explicit=bool(mounts), notes=notes, problems=problems,
+                   local_gpus=local_gpus)
 
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def default_job_dir() -> str:
+    """Where NeMo-Run keeps experiments without --job_dir (what it reads from $NEMORUN_HOME at import)."""
+    return os.path.join(os.path.expanduser(os.environ.get("NEMORUN_HOME", "~/.nemo_run")), "experiments")
 
 
 def default_packager() -> str:

@@ -123,8 +123,9 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     """Run :func:`run_preprocess` as a one-task Slurm job (the job's cwd is NeMo-Run's code dir: absolute paths)."""
     from executors.settings import ExecutorSettings
     from executors.site import site_defaults
+    from executors.slurm import rundir_clash
     from recipes.gitstate import uncommitted_files
-    from recipes.plan import default_packager, repo_root
+    from recipes.plan import default_job_dir, default_packager, repo_root
 
     site = site_defaults()
     account = args.account or site.get("account")
@@ -135,12 +136,15 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     kwargs["output_prefix"] = absolute(args.output_prefix)
     if _local_path(kwargs["tokenizer"]):
         kwargs["tokenizer"] = absolute(kwargs["tokenizer"])
+    image = args.container_image or site.get("container_image")
+    clash = rundir_clash(default_job_dir(), args.experiment, image)
+    if clash:
+        raise UsageError(clash)
     packager = args.packager or default_packager()
     dirty = uncommitted_files(repo_root()) if packager == "git" else []
     if dirty:
         raise UsageError(f"--packager git ships committed code only; {len(dirty)} uncommitted change(s) (e.g. "
                          f"{dirty[0]}) would not travel. Commit them, or pass --packager none")
-    image = args.container_image or site.get("container_image")
     mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
     if image and not mounts:
         folders = {os.path.dirname(kwargs["output_prefix"])}

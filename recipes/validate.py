@@ -77,6 +77,13 @@ def check_training(plan: JobPlan) -> list[str]:
         problems.append("--fp8: only the Megatron backend supports FP8; drop --fp8 or use --backend megatron on GPUs")
     if o.backend == "megatron" and plan.cpu:
         problems.append("--cpu: Megatron-Core needs CUDA GPUs; use -M tiny --backend hf to train on CPU")
+    elif o.backend == "megatron" and plan.executor in ("local", "torchrun") and plan.local_gpus < o.num_gpus:
+        message = (f"-G/--num_gpus: {o.num_gpus} GPU(s) asked but this machine has {plan.local_gpus}; Megatron needs "
+                   "CUDA: lower -G, submit with --executor slurm, or use -M tiny on CPU")
+        if plan.dryrun:
+            plan.notes.append(message)  # a dry-run may be prepared on a login node without GPUs
+        else:
+            problems.append(message)
     for flag, value in (("--val_check_interval", o.val_check_interval), ("--ckpt_every_n_steps", o.ckpt_every_n_steps)):
         if value is not None and value <= 0:
             problems.append(f"{flag}: {value} must be > 0")

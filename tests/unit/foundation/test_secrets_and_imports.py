@@ -38,3 +38,20 @@ def test_slurm_dryrun_with_token_in_env_and_flag_leaks_nothing(tmp_path):
         assert secret not in proc.stdout and secret not in proc.stderr
         assert files_containing(tmp_path, secret) == []
     assert not re.search(r"(HF_TOKEN|WANDB_API_KEY)=", script)
+
+
+def test_local_run_passes_the_token_by_name_and_writes_it_nowhere(tmp_path):
+    """A real local training run (tiny model, CPU) with the token in the environment and on the command line."""
+    from testlib import write_sft_folder
+
+    data = write_sft_folder(tmp_path / "sft", rows=6)
+    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml"),
+           "HF_TOKEN": SENTINEL, "WANDB_API_KEY": WANDB_SENTINEL}
+    proc = run_module("recipes.finetune", "-M", "tiny", "--peft", "lora", "-D", str(data), "--max_steps", "2",
+                      "-s", "64", "--hf_token", SENTINEL, "--results_dir", str(tmp_path / "results"), "--yes",
+                      env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "results" / "llama31_finetuning" / "hf_adapter").is_dir()
+    for secret in (SENTINEL, WANDB_SENTINEL):
+        assert secret not in proc.stdout and secret not in proc.stderr
+        assert files_containing(tmp_path, secret) == []

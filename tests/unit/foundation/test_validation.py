@@ -75,6 +75,15 @@ def test_each_case_is_one_line_naming_the_flag(entry, argv, expected, bad_inputs
     assert all(len(line) < 400 for line in errors)
 
 
+def test_megatron_on_a_machine_without_enough_gpus(bad_inputs, capsys):
+    from recipes.plan import local_gpu_count
+
+    if local_gpu_count() >= 8:
+        pytest.skip("this machine has 8 GPUs")
+    errors = run_cli("pretrain", ["-M", "llama32_1b", "-G", "8", "--max_steps", "5"], capsys, bad_inputs)
+    assert any("-G/--num_gpus: 8 GPU(s) asked but this machine has 0" in e for e in errors), errors
+
+
 def test_all_problems_are_reported_together(bad_inputs, capsys):
     errors = run_cli("pretrain", ["--executor", "slurm", "-G", "8", "-T", "3", "--max_steps", "0", "--lr", "0",
                                   "--fp8_recipe", "x", "--dryrun"], capsys, bad_inputs)
