@@ -21,6 +21,10 @@ Why each patch exists (NeMo 2.7.3, megatron-core 0.16.1, torch CPU build):
 * megatron-core's dist-checkpoint writer always calls ``torch.cuda.synchronize()`` after
   preloading tensors and broadcasts its failure flag on ``torch.cuda.current_device()``; NeMo's
   loader asserts ``torch.cuda.is_initialized()``. Without CUDA those are no-ops, so we make them so.
+
+:func:`cpu_conversion` also puts back the process-wide state that NeMo's trainers change and never
+restore (on every machine, TE or not), so that a conversion called from Python leaves the process
+as it found it, e.g. for a Lightning training run afterwards (see :func:`_restore_process_state`).
 """
 
 from __future__ import annotations
@@ -125,10 +129,61 @@ def _patch_lora(stack: contextlib.ExitStack) -> None:
     stack.enter_context(mock.patch.object(peft_utils, "HAVE_TE", False))
 
 
+def _restore_process_state(stack: contextlib.ExitStack) -> None:
+    """Undo, on exit, what NeMo's trainers leave behind in the process:
+
+    * ``MegatronStrategy.setup`` replaces ``_select_data_fetcher`` in Lightning's fit, evaluation
+      and prediction loop *modules* with a wrapper that returns ``None`` for any other strategy
+      (and wraps again on each setup). Every later Lightning run in the process then fails with
+      "'NoneType' object has no attribute 'setup'" in ``FitLoop.setup_data``.
+    * The process group and Megatron's parallel state (NeMo's importer tears them down, the
+      exporter and LoRA loading do not), and NeMo's ``AppState`` singleton that points at them.
+    * ``MASTER_ADDR``/``MASTER_PORT`` and Megatron's ``NVTE_*_ATTN`` attention-backend variables
+      (a later Megatron model with another backend would fail its check of them).
+    * The global RNGs: Megatron's parallel init seeds Python, NumPy and torch with 1234.
+
+    A process group that already existed before the conversion belongs to the caller: kept.
+    """
+    import os
+
+    import torch
+    from lightning.pytorch.loops import evaluation_loop, fit_loop, prediction_loop
+    from lightning.pytorch.utilities.seed import isolate_rng
+    from nemo.utils import AppState
+
+    fetchers = {loop: loop._select_data_fetcher for loop in (fit_loop, evaluation_loop, prediction_loop)}
+
+    def restore_fetchers():
+        for loop, fetcher in fetchers.items():
+            loop._select_data_fetcher = fetcher
+
+    app_state = vars(AppState())
+    saved_app_state = dict(app_state)
+
+    def restore_app_state():
+        app_state.clear()
+        app_state.update(saved_app_state)
+
+    def tear_down_distributed():
+        from megatron.core import parallel_state
+
+        parallel_state.destroy_model_parallel()
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+    stack.callback(restore_fetchers)
+    stack.enter_context(mock.patch.dict(os.environ))
+    stack.enter_context(isolate_rng())
+    stack.callback(restore_app_state)
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        stack.callback(tear_down_distributed)
+
+
 @contextlib.contextmanager
 def cpu_conversion():
     """Run NeMo import/export/LoRA merge inside this block on a machine without TE and/or CUDA."""
     with contextlib.ExitStack() as stack:
+        _restore_process_state(stack)
         _patch_configs(stack)
         _patch_cuda_only_io(stack)
         _patch_lora(stack)
