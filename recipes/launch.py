@@ -53,6 +53,21 @@ def check_packager(plan: JobPlan) -> None:
         raise UsageError(message)
 
 
+def check_job_paths(plan: JobPlan) -> None:
+    """Refuse job paths NeMo-Run would mangle (see executors.slurm.rundir_clash); a dry-run only warns."""
+    if plan.executor != "slurm":
+        return
+    from executors.slurm import rundir_clash
+    from recipes.plan import default_job_dir
+
+    clash = rundir_clash(plan.settings.job_dir or default_job_dir(), plan.opts.experiment,
+                         plan.settings.container_image)
+    if clash and plan.dryrun:
+        print(f"warning: {clash}", file=sys.stderr)
+    elif clash:
+        raise UsageError(clash)
+
+
 def code_dir(plan: JobPlan):
     """NeMo-Run's git packager archives the repository of the current directory: run from ours.
 
@@ -85,6 +100,7 @@ def _task_executor(name: str, executor, plan: JobPlan):
 
 def run_plan(plan: JobPlan) -> int:
     check_packager(plan)
+    check_job_paths(plan)
     use_nemorun_home()
     tasks, executor = prepare(plan)
     for note in plan.notes:

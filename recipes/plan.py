@@ -145,11 +145,6 @@ def make_plan(entry: str, args) -> JobPlan:
     )
     if settings.container_image and not mounts:
         settings.container_mounts = auto_mounts(opts)
-    if executor == "slurm":
-        from executors.slurm import rundir_clash
-
-        clash = rundir_clash(settings.job_dir or default_job_dir(), opts.experiment, settings.container_image)
-        problems += [clash] if clash else []
     return JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
                    mounts_explicit=bool(mounts), notes=notes, problems=problems,

@@ -59,10 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("-p", "--partition", help="Slurm partition (or $RECIPES_PARTITION / site file)")
     where.add_argument("-t", "--time", help="Slurm time limit (default: 01:00:00)")
     where.add_argument("-i", "--container_image", help="container image for the Slurm job (pyxis)")
-    where.add_argument("--container_mounts", help="comma-separated SRC:DST mounts (default: the input and output folders)")
+    where.add_argument("--container_mounts",
+                       help="comma-separated SRC:DST mounts (default: the input and output folders)")
     where.add_argument("--packager", choices=("git", "none"), default=None,
-                       help="Slurm: ship committed code (git, default in a git checkout) or use the installed copy (none)")
-    where.add_argument("-E", "--experiment", default="preprocess", help="NeMo-Run experiment name (default: %(default)s)")
+                       help="Slurm: ship committed code (git, default in a git checkout) or use the installed "
+                            "copy (none)")
+    where.add_argument("-E", "--experiment", default="preprocess",
+                       help="NeMo-Run experiment name (default: %(default)s)")
     where.add_argument("--detach", action="store_true", help="Slurm: submit and return instead of waiting")
     return parser
 

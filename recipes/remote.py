@@ -42,19 +42,13 @@ def run_task(task, *, name: str, experiment: str, executor: str, settings: Execu
 
     Returns 0 when it succeeded (or, with ``detach``, was submitted), 1 otherwise.
     """
-    import contextlib
-
     import nemo_run as run
 
     from recipes.launch import use_nemorun_home
-    from recipes.plan import repo_root
 
     use_nemorun_home()
     built = build_executor(executor, settings)
-    # NeMo-Run's git packager archives the repository of the current directory: run from ours.
-    git = executor == "slurm" and settings.packager == "git"
-    where = contextlib.chdir(repo_root()) if git else contextlib.nullcontext()
-    with where, run.Experiment(experiment, executor=built, log_level="WARN") as exp:
+    with run.Experiment(experiment, executor=built, log_level="WARN") as exp:
         exp.add(task, executor=built, name=name)
         exp.run(detach=detach, tail_logs=not detach and executor != "slurm")
         report_submitted(exp)

@@ -59,17 +59,32 @@ def task_states(experiment: str, run_id: str | None = None, exp=None) -> dict[st
 
 
 def slurm_accounting(job_id: str) -> dict[str, str]:
-    """State, exit code and reason of a Slurm job allocation from ``sacct`` (empty if unknown)."""
-    try:
-        out = subprocess.run(["sacct", "-X", "-P", "-n", "-o", "JobID,State,ExitCode,Reason", "-j", job_id],
-                             capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
+    """State, exit code and reason of a Slurm job allocation (``sacct``; empty if unknown).
+
+    While slurmctld still holds the job (``MinJobAge``, 5 min by default) ``scontrol`` adds its dependency and
+    the reason sacct may lack (a job submitted after its dependency had failed shows no reason in sacct).
+    """
+    info: dict[str, str] = {}
+    out = _run(["sacct", "-X", "-P", "-n", "-o", "JobID,State,ExitCode,Reason", "-j", job_id])
     for line in out.splitlines():
         fields = line.split("|")
         if len(fields) == 4 and fields[0] == job_id:
-            return {"state": fields[1], "exit_code": fields[2], "reason": fields[3]}
-    return {}
+            info = {"state": fields[1], "exit_code": fields[2], "reason": fields[3]}
+    if info and not info["state"].startswith(("COMPLETED", "FAILED")):
+        live = dict(word.split("=", 1) for word in _run(["scontrol", "show", "job", "-o", job_id]).split()
+                    if "=" in word)
+        if live.get("Dependency") not in (None, "(null)"):
+            info["dependency"] = live["Dependency"]
+        if live.get("Reason") not in (None, "None") and info["reason"] in ("", "None"):
+            info["reason"] = live["Reason"]
+    return info
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def attempt_logs(local_dir: str, job_id: str) -> list[Path]:
@@ -108,7 +123,9 @@ def _describe(state: dict) -> str:
     if not slurm or not slurm.get("state"):
         return ""
     reason = f", reason {slurm['reason']}" if slurm.get("reason") not in (None, "", "None") else ""
-    if slurm["state"].startswith("CANCELLED") and slurm.get("reason") == "Dependency":
+    if slurm.get("dependency"):
+        reason += f" ({slurm['dependency']})"
+    if slurm["state"] == "CANCELLED" and slurm.get("reason", "").startswith("Dependency"):  # not "CANCELLED by UID"
         reason += ": a job it depends on (--dependency) did not succeed"
     return f"  (slurm {slurm['state']}, exit {slurm['exit_code']}{reason}, attempts {slurm['attempts']})"
 

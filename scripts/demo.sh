@@ -20,7 +20,7 @@ source .venv/bin/activate
 
 DEMO=$(python -c 'import os,sys; print(os.path.abspath(sys.argv[1]))' "${DEMO_DIR:-demo}")
 STEPS=${DEMO_STEPS:-40}
-export NEMORUN_HOME=${NEMORUN_HOME:-$DEMO/nemo_run}
+export NEMORUN_HOME=${NEMORUN_HOME:-$DEMO/nemorun_home}
 RESULTS=$DEMO/results
 step() { printf '\n==> %s\n' "$*"; }
 

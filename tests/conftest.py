@@ -16,7 +16,7 @@ from testlib import SECRET_NAMES, SITE_ENV_NAMES, write_mmap, write_sft_folder  
 def isolated(tmp_path, monkeypatch):
     """cwd, results, NeMo-Run home and site file all under tmp_path; no secrets or site env inherited."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("NEMORUN_HOME", str(tmp_path / "nemo_run_home"))
+    monkeypatch.setenv("NEMORUN_HOME", str(tmp_path / "nemorun_home"))
     monkeypatch.setenv("RECIPES_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("RECIPES_SITE_CONFIG", str(tmp_path / "no-site.yaml"))
     for name in SECRET_NAMES + SITE_ENV_NAMES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import timedelta
@@ -11,6 +12,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 
 from recipes.hf.metrics import METRICS_FILE, read_metrics
+
+
+def interactive() -> bool:
+    """A person watches stdout. Not in a Slurm job: NeMo-Run's SLURM_UNBUFFEREDIO makes stdout a pty there."""
+    return sys.stdout.isatty() and "SLURM_JOB_ID" not in os.environ
 
 
 class Throughput(pl.Callback):
@@ -57,7 +63,7 @@ class MetricsFile(pl.Callback):
             return
         metrics = dict(pl_module.step_metrics)
         self._write({"step": step, **metrics}, trainer)
-        if trainer.is_global_zero and not (sys.stdout.isatty() and trainer.progress_bar_callback):
+        if trainer.is_global_zero and not (interactive() and trainer.progress_bar_callback):
             # For log files (Slurm): the interactive bar already shows the same figures.
             print(self._log_line(step, trainer.max_steps, metrics), flush=True)
 

@@ -147,13 +147,14 @@ def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumul
     from lightning.pytorch.callbacks import TQDMProgressBar
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from recipes.hf.callbacks import MetricsFile, Throughput
+    from recipes.hf.callbacks import MetricsFile, Throughput, interactive
     from recipes.hf.checkpointing import StepCheckpoint
 
     ckpt = StepCheckpoint(str(Path(log.log_dir) / "checkpoints"), log.ckpt.every_n_train_steps,
                           log.ckpt.keep_last_n, accumulation)
     callbacks = [Throughput(accumulation), MetricsFile(log.log_dir, accumulation, cfg.log_every_n_steps), ckpt]
-    if cfg.enable_progress_bar:
+    progress_bar = cfg.enable_progress_bar and interactive()  # log files get one line per step instead
+    if progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     val_every = min(cfg.val_check_interval, cfg.max_steps)
     pl_trainer = pl.Trainer(
@@ -164,7 +165,7 @@ def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumul
         check_val_every_n_epoch=None, limit_val_batches=cfg.limit_val_batches if validate else 0,
         num_sanity_val_steps=0, log_every_n_steps=cfg.log_every_n_steps, use_distributed_sampler=False,
         logger=TensorBoardLogger(save_dir=log.log_dir, name="tb_logs", version=""),
-        enable_checkpointing=False, enable_progress_bar=cfg.enable_progress_bar, enable_model_summary=False,
+        enable_checkpointing=False, enable_progress_bar=progress_bar, enable_model_summary=False,
         callbacks=callbacks, default_root_dir=log.log_dir, plugins=cluster_plugins())
     return pl_trainer, ckpt
 

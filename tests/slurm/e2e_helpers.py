@@ -12,6 +12,7 @@ Every wait is bounded.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import json
@@ -21,6 +22,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -115,13 +117,14 @@ class E2E:
     def results(self) -> Path:
         return self.root / "results"
 
-    def sh(self, command: str, timeout: float = 300, check: bool = True, **ids) -> subprocess.CompletedProcess:
+    def sh(self, command: str, timeout: float = 300, check: bool = True, env: dict | None = None,
+           **ids) -> subprocess.CompletedProcess:
         """Run ``command`` (a DOC_COMMANDS key or a command line) with bash in ``root``."""
         line = DOC_COMMANDS.get(command, command).format(**ids)
         started = time.monotonic()
         try:
-            proc = subprocess.run(["bash", "-c", line], cwd=self.root, env=self.env, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(["bash", "-c", line], cwd=self.root, env={**self.env, **(env or {})},
+                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"`{line}` did not return within {timeout:.0f} s:\n{_text(exc.stdout)}{_text(exc.stderr)}")
         proc.elapsed = time.monotonic() - started
@@ -148,9 +151,9 @@ class E2E:
     def batch_log(self, experiment: str, task: str, job: str) -> Path:
         return self.task_dir(experiment, task) / f"sbatch_{experiment}-{task}_{job}.out"
 
-    def nemo_run(self, code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def nemo_run(self, code: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
         """Python ``code`` in a fresh interpreter with this world's NEMORUN_HOME (NeMo-Run's own API)."""
-        proc = subprocess.run([sys.executable, "-c", code], cwd=self.root, env=self.env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-c", code], cwd=self.root, env=env or self.env, capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, f"{code}\nexited {proc.returncode}:\n{proc.stdout}\n{proc.stderr[-4000:]}"
         return proc
@@ -178,11 +181,20 @@ _DATA_LOCK = threading.Lock()
 _DATA: dict[str, Path] = {}
 
 
-def shared_data(tmp_path_factory) -> Path:
+def _workdir(prefix: str) -> Path:
+    """A fresh folder under the system temp dir, not pytest's basetemp: other pytest sessions on the machine
+    prune old basetemps, and the jobs of a running test need theirs. RECIPES_E2E_KEEP=1 keeps them."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.environ.get("RECIPES_E2E_KEEP") != "1":
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def shared_data() -> Path:
     """``data/sample_text_document.{bin,idx}`` and ``data/sft/`` made once per session by the documented commands."""
     with _DATA_LOCK:
         if "root" not in _DATA:
-            root = tmp_path_factory.mktemp("e2e-data")
+            root = _workdir("recipes-e2e-data-")
             (root / "recipes").symlink_to(REPO / "recipes")
             env = {**clean_env(), "PYTHONPATH": str(REPO)}
             for key in ("data", "sft"):
@@ -217,23 +229,22 @@ def make_e2e(root: Path, cluster, data_root: Path) -> E2E:
 
 
 @pytest.fixture
-def e2e(slurm_cluster, tmp_path, tmp_path_factory) -> E2E:
-    root = tmp_path / "w"
-    root.mkdir()
-    world = make_e2e(root, slurm_cluster, shared_data(tmp_path_factory))
+def e2e(slurm_cluster, request) -> E2E:
+    root = _workdir(f"recipes-e2e-{request.node.name[:40]}-")
+    world = make_e2e(root, slurm_cluster, shared_data())
     yield world
     cancel_leftovers(world)
+    if os.environ.get("RECIPES_E2E_KEEP") != "1":
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print(f"kept {root}")
 
 
 def cancel_leftovers(world: E2E) -> None:
-    """Cancel jobs a failed test left behind (jobs named after this test's experiments), and wait for them."""
-    folder = world.home / "experiments"
-    experiments = {p.name for p in folder.glob("*")} if folder.is_dir() else set()
-    if not experiments:
-        return
-    out = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True, text=True, timeout=30).stdout
+    """Cancel the jobs a failed test left behind (submitted from its folder), and wait for them to go."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True, timeout=30).stdout
     ids = [line.split()[0] for line in out.splitlines()
-           if len(line.split()) == 2 and line.split()[1].rsplit("-", 1)[0] in experiments]
+           if len(line.split()) == 2 and Path(line.split()[1]) == world.root]
     if ids:
         subprocess.run(["scancel", *ids], capture_output=True, timeout=30)
         wait_until(lambda: not squeue_has(ids), 90, f"left-over jobs {ids} to go")
@@ -323,6 +334,23 @@ def job_processes(job: str) -> list[str]:
         except OSError:  # gone meanwhile, or a kernel thread
             continue
     return found
+
+
+def process_kind(process: str) -> str:
+    """``batch`` (the sbatch script), ``srun``, ``torchrun``, ``rank`` (a training process) or ``other``."""
+    words = process.split()[1:]  # without the pid
+    if not words:
+        return "other"
+    if words[0].endswith("slurm_script") or (len(words) > 1 and words[1].endswith("slurm_script")):
+        return "batch"
+    if Path(words[0]).name == "srun":
+        return "srun"
+    if Path(words[0]).name.startswith("python") and len(words) > 1:
+        if Path(words[1]).name == "torchrun":
+            return "torchrun"
+        if "nemo_run.core.runners.fdl_runner" in words[1:4]:
+            return "rank"
+    return "other"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from e2e_helpers import e2e, sacct, submitted  # noqa: F401 (fixture)
 
@@ -29,17 +30,6 @@ def test_torchrun_training_job_checkpoints_and_reports_status(e2e):
     assert "[default0]:" in log and "[default1]:" in log, "two ranks under torchrun"
     assert "max_steps=4` reached" in log
 
-    # NeMo-Run's own API, in a fresh process with the same NEMORUN_HOME.
-    api = e2e.nemo_run(
-        "import json, nemo_run as run\n"
-        "exp = run.Experiment.from_title('tiny_slurm')\n"
-        "info = exp.status(return_dict=True)\n"
-        "print(json.dumps({k: {'status': str(v['status']), 'job_id': v['job_id']} for k, v in info.items()}))\n"
-        "exp.logs('pretrain')\n")
-    info = json.loads(api.stdout.strip().splitlines()[-1])
-    assert info == {"pretrain": {"status": "AppState.SUCCEEDED", "job_id": job}}, info
-    assert "max_steps=4` reached" in api.stderr, "Experiment.logs prints the job log (to stderr)"
-
     # The CLI.
     assert "tiny_slurm" in e2e.sh("status_list").stdout.split()
     text = e2e.sh("status").stdout
@@ -50,19 +40,36 @@ def test_torchrun_training_job_checkpoints_and_reports_status(e2e):
     logs = e2e.sh("status_logs").stdout
     assert logs.startswith(f"==> attempt 0 (SLURM_RESTART_COUNT=0): {task_dir}/log-tiny_slurm-pretrain_{job}_0.out")
     assert "max_steps=4` reached" in logs and "==> batch script output:" in logs and "job exited with code 0" in logs
+
+    # NeMo-Run's own API, in a fresh process with the same NEMORUN_HOME. Last: with a LocalTunnel, NeMo-Run's
+    # Experiment.logs copies the srun log over the batch script's output file (sbatch_*.out).
+    api = e2e.nemo_run(
+        "import json, nemo_run as run\n"
+        "exp = run.Experiment.from_title('tiny_slurm')\n"
+        "info = exp.status(return_dict=True)\n"
+        "rows = {k: {'status': v['status'].name, 'job_id': v['job_id']} for k, v in info.items()}\n"
+        "print('STATUS', json.dumps(rows))\n"
+        "exp.logs('pretrain')\n")
+    info = json.loads(next(line for line in api.stdout.splitlines() if line.startswith("STATUS "))[7:])
+    assert info == {"pretrain": {"status": "SUCCEEDED", "job_id": job}}, info
+    assert "max_steps=4` reached" in api.stderr, "Experiment.logs prints the job log (to stderr)"
     e2e.assert_no_secret()
 
 
 def test_hf_token_reaches_the_job_but_no_file(e2e):
     """A secret exported where the job is submitted is in the job's environment (sbatch --export=ALL) and in
-    no file of the job or experiment folders; the job runs the submitting venv's Python (--packager none)."""
+    no file of the job or experiment folders. The job runs the submitting venv's Python (--packager none)
+    even when the venv was not activated (its python called by path): the sbatch script puts its bin first."""
     out = e2e.root / "probe.json"
+    venv = e2e.env.pop("VIRTUAL_ENV")
+    not_activated = {**e2e.env, "PATH": os.pathsep.join(d for d in e2e.env["PATH"].split(os.pathsep)
+                                                        if d != os.path.join(venv, "bin"))}
     e2e.nemo_run(f"import sys\nfrom e2e_helpers import submit_probe\nsys.exit(submit_probe({str(out)!r}, 'probe'))",
-                 timeout=180)
+                 timeout=180, env=not_activated)
     seen = json.loads(out.read_text())
     assert seen["hf_token_len"] == len(e2e.secret)
     assert seen["hf_token_sha256"] == hashlib.sha256(e2e.secret.encode()).hexdigest()
-    assert seen["virtual_env"] == e2e.env["VIRTUAL_ENV"] and seen["executable"].startswith(e2e.env["VIRTUAL_ENV"])
+    assert seen["executable"] == os.path.join(venv, "bin", "python") and seen["virtual_env"] == "", seen
     script = next((e2e.home / "experiments" / "probe").rglob("probe_sbatch.sh")).read_text()
     assert "HF_TOKEN" not in script
     e2e.assert_no_secret()

@@ -6,7 +6,6 @@ by tests/unit/test_scripts.py; ``bash scripts/test.sh`` is CI itself (.ci/run).
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from pathlib import Path
@@ -50,7 +49,7 @@ def sandbox(tmp_path_factory):
 
 
 def test_readme_commands_run(sandbox):
-    env = {"NEMORUN_HOME": str(sandbox / "nemo_run"), "RECIPES_SITE_CONFIG": str(sandbox / "none.yaml"),
+    env = {"NEMORUN_HOME": str(sandbox / "nemorun_home"), "RECIPES_SITE_CONFIG": str(sandbox / "none.yaml"),
            "RECIPES_RESULTS_DIR": str(sandbox / "results"), "HF_HUB_OFFLINE": "1"}
     for secret in ("HF_TOKEN", "WANDB_API_KEY"):
         env[secret] = ""

@@ -63,7 +63,7 @@ def test_dockerfile_builds_on_a_pinned_ngc_image_without_replacing_it():
 def test_demo_main_job(tmp_path):
     """`bash scripts/demo.sh` end to end (few steps): every stage through the CLI, artifacts where it says."""
     proc = bash("demo.sh", env={"DEMO_DIR": str(tmp_path / "demo"), "DEMO_STEPS": "4",
-                                "NEMORUN_HOME": str(tmp_path / "nemo_run")})
+                                "NEMORUN_HOME": str(tmp_path / "nemorun_home")})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     demo = tmp_path / "demo"
     for stage in ("1/6", "2/6", "3/6", "4/6", "5/6", "6/6"):
