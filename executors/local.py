@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from executors.settings import ExecutorSettings
+from executors.settings import ExecutorSettings, venv_first_on_path
 
 
 def build(settings: ExecutorSettings):
     import nemo_run as run
 
-    return run.LocalExecutor(ntasks_per_node=1, nodes=1, env_vars=settings.public_env())
+    return run.LocalExecutor(ntasks_per_node=1, nodes=1, env_vars={**venv_first_on_path(), **settings.public_env()})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 
 # Names whose values are secrets: jobs get them from the submitting environment by name only.
@@ -39,3 +41,16 @@ class ExecutorSettings:
     def public_env(self) -> dict[str, str]:
         """env_vars without secrets: NeMo-Run writes env_vars in plain text into scripts and configs."""
         return {k: v for k, v in self.env_vars.items() if k not in SECRET_ENV_NAMES}
+
+
+def venv_first_on_path(rest_of_path: str | None = None) -> dict[str, str]:
+    """Jobs start ``python``/``torchrun`` from PATH: put this interpreter's virtualenv first, as if activated.
+
+    Without it a job launched by ``.venv/bin/python -m recipes...`` from an un-activated shell runs the
+    system python and fails with "No module named nemo_run". ``rest_of_path`` defaults to this PATH
+    (``"$PATH"`` for a script that expands it where the job runs).
+    """
+    if sys.prefix == sys.base_prefix:
+        return {}
+    rest = os.environ.get("PATH", "") if rest_of_path is None else rest_of_path
+    return {"PATH": f"{os.path.join(sys.prefix, 'bin')}:{rest}"}

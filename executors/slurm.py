@@ -8,10 +8,9 @@ where ``scontrol`` exists -- and the recipe's stable log dir makes the requeued 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from executors.settings import ExecutorSettings
+from executors.settings import ExecutorSettings, venv_first_on_path
 
 
 def build(settings: ExecutorSettings):
@@ -27,7 +26,8 @@ def build(settings: ExecutorSettings):
         gpus_per_node=settings.gpus_per_node if settings.use_gpus and settings.gpus_per_node else None,
         container_image=settings.container_image,
         container_mounts=list(settings.container_mounts),
-        env_vars={**_venv_path(settings), **settings.public_env()},
+        # No container: the job uses this machine's software, so this virtualenv (see venv_first_on_path).
+        env_vars={**({} if settings.container_image else venv_first_on_path("$PATH")), **settings.public_env()},
         retries=settings.retries,
         dependencies=[_dependency_handle(dep) for dep in settings.dependencies],
         dependency_type=settings.dependency_type,
@@ -56,15 +56,6 @@ def rundir_clash(job_dir: str, experiment: str, container_image: str | None) -> 
         return None
     return (f"NeMo-Run would rewrite '/nemo_run' in the job paths {path}/... (it reserves it for its container "
             "run dir); use a NEMORUN_HOME / --job_dir and an -E/--experiment name without a '/nemo_run' part")
-
-
-def _venv_path(settings: ExecutorSettings) -> dict[str, str]:
-    """Without a container the job runs ``python``/``torchrun`` from PATH: put the submitting virtualenv first,
-    as if it were activated (sbatch exports the submitting PATH, which lacks it when the venv's python is
-    called directly; the job then fails with "No module named nemo_run")."""
-    if settings.container_image or sys.prefix == sys.base_prefix:
-        return {}
-    return {"PATH": f"{os.path.join(sys.prefix, 'bin')}:$PATH"}
 
 
 def _dependency_handle(dep: str) -> str:

@@ -5,11 +5,11 @@ One rank per GPU; on a machine without GPUs (the small-model backend) one CPU ra
 
 from __future__ import annotations
 
-from executors.settings import ExecutorSettings
+from executors.settings import ExecutorSettings, venv_first_on_path
 
 
 def build(settings: ExecutorSettings):
     import nemo_run as run
 
     return run.LocalExecutor(ntasks_per_node=settings.tasks_per_node, nodes=1, launcher="torchrun",
-                             env_vars=settings.public_env())
+                             env_vars={**venv_first_on_path(), **settings.public_env()})

@@ -16,20 +16,10 @@ from recipes.gitstate import uncommitted_files
 from recipes.overrides import apply_overrides
 from recipes.plan import JobPlan, repo_root
 from recipes.recipe import build_recipe, pre_tasks
-from recipes.remote import report_submitted
+from recipes.remote import in_code_dir, run_experiment, use_nemorun_home
 from recipes.secrets import redact
 
 RUN_FAILED = 1
-
-
-def use_nemorun_home() -> None:
-    """NeMo-Run reads $NEMORUN_HOME once at import; honour the value at launch time too."""
-    import os
-
-    import nemo_run as run
-
-    if os.environ.get("NEMORUN_HOME"):
-        run.config.set_nemorun_home(os.environ["NEMORUN_HOME"])
 
 
 def prepare(plan: JobPlan):
@@ -68,18 +58,6 @@ def check_job_paths(plan: JobPlan) -> None:
         raise UsageError(clash)
 
 
-def code_dir(plan: JobPlan):
-    """NeMo-Run's git packager archives the repository of the current directory: run from ours.
-
-    Every path in the plan is absolute, so changing directory changes nothing else.
-    """
-    import contextlib
-
-    if plan.executor == "slurm" and plan.settings.packager == "git":
-        return contextlib.chdir(repo_root())
-    return contextlib.nullcontext()
-
-
 def to_yaml(recipe) -> str:
     from nemo_run.core.serialization.yaml import YamlSerializer
 
@@ -110,24 +88,9 @@ def run_plan(plan: JobPlan) -> int:
     if not plan.yes and sys.stdin.isatty() and not _confirm(plan):
         print("aborted", file=sys.stderr)
         return RUN_FAILED
-    import nemo_run as run
-
-    with code_dir(plan), run.Experiment(plan.opts.experiment, executor=executor, log_level="WARN") as exp:
-        for name, task in tasks:
-            exp.add(task, executor=_task_executor(name, executor, plan), name=name)
-        exp.run(sequential=True, detach=plan.detach, tail_logs=not plan.detach and plan.executor != "slurm")
-        report_submitted(exp)  # `submitted slurm job <id> (<task>)`: for --dependency <id> of a next step
-    # Leaving the context waits for attached jobs; their final states are known only now.
-    print(f"experiment {exp._id}: logs and checkpoints in {plan.opts.log_dir}")
-    if plan.detach:
-        print(f"follow it with: python -m recipes.status {plan.opts.experiment}")
-        return 0
-    states = {job.id: str(job.state) for job in exp.jobs}
-    failed = {name: state for name, state in states.items() if "SUCCEEDED" not in state}
-    for name, state in failed.items():
-        print(f"{plan.opts.experiment}: task {name} ended {state}; see its log above or "
-              f"`python -m recipes.status {plan.opts.experiment}`", file=sys.stderr)
-    return RUN_FAILED if failed else 0
+    steps = [(name, task, _task_executor(name, executor, plan)) for name, task in tasks]
+    return run_experiment(plan.opts.experiment, steps, executor=plan.executor, packager=plan.settings.packager,
+                          detach=plan.detach, log_dir=plan.opts.log_dir)
 
 
 def _confirm(plan: JobPlan) -> bool:
@@ -144,7 +107,8 @@ def dryrun(plan: JobPlan, tasks, executor) -> int:
         print(redact(to_yaml(task)))
     print(f"# logs and checkpoints: {plan.opts.log_dir}")
     keep = plan.executor == "slurm"
-    with code_dir(plan), run.Experiment(plan.opts.experiment, executor=executor, log_level="ERROR") as exp:
+    with in_code_dir(plan.executor, plan.settings.packager), \
+            run.Experiment(plan.opts.experiment, executor=executor, log_level="ERROR") as exp:
         for name, task in tasks:
             exp.add(task, executor=_task_executor(name, executor, plan), name=name)
         exp.dryrun(log=not keep, delete_exp_dir=not keep)

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(experiment: str, run_id: str | None):
     import nemo_run as run
 
-    from recipes.launch import use_nemorun_home
+    from recipes.remote import use_nemorun_home
 
     use_nemorun_home()
     try:
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
     if not args.experiment:
         import nemo_run as run
 
-        from recipes.launch import use_nemorun_home
+        from recipes.remote import use_nemorun_home
 
         use_nemorun_home()
         for title in sorted(run.Experiment.catalog()):
