@@ -47,17 +47,18 @@ def resolve_tokenizer_path(name: str | os.PathLike | None) -> str:
         return text
     if text.startswith(("./", "/", "../")):
         raise UsageError(f"tokenizer directory {text} does not exist; pass an existing folder or an HF id")
-    if text in LLAMA3_IDS and not _in_hf_cache(text):
+    if text in LLAMA3_IDS and not in_hf_cache(text):
         return str(bundled_llama3_dir())
     return text
 
 
-def _in_hf_cache(repo_id: str) -> bool:
+def in_hf_cache(repo_id: str, filename: str = "tokenizer_config.json") -> bool:
+    """Whether ``filename`` of hub repo ``repo_id`` is in the local HF cache (nothing is downloaded)."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return False
-    return isinstance(try_to_load_from_cache(repo_id, "tokenizer_config.json"), str)
+    return isinstance(try_to_load_from_cache(repo_id, filename), str)
 
 
 @lru_cache(maxsize=8)

@@ -14,6 +14,7 @@ from recipes.errors import UsageError
 from recipes.hf import config as C
 from recipes.models import ModelSpec, get_model
 from recipes.options import RecipeOptions
+from recipes.tokenizer import in_hf_cache
 
 # Real-model defaults follow NeMo's Llama recipes; the tiny debug model trains fast on a CPU instead.
 REAL_LR = {"pretrain": 3e-4, "sft": 5e-6, "lora": 1e-4, "dora": 1e-4}
@@ -76,18 +77,10 @@ def _check_hf_source(source: str) -> str:
             raise UsageError(f"--hf_model_id: {source} has no config.json; pass a Hugging Face causal-LM directory "
                              "(save_pretrained output)")
         return os.path.abspath(source)
-    if source.startswith(("/", "./", "../", "~")) or not _in_hf_cache(source):
+    if source.startswith(("/", "./", "../", "~")) or not in_hf_cache(source, "config.json"):
         raise UsageError(f"--hf_model_id: {source} is neither a local model directory nor in the HF cache; "
                          f"download it (huggingface-cli download {source} --local-dir DIR) and pass --hf_model_id DIR")
     return source
-
-
-def _in_hf_cache(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def _data_config(opts: RecipeOptions, seq_length: int, gbs: int) -> run.Config:
