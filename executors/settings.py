@@ -7,6 +7,14 @@ import sys
 from dataclasses import dataclass, field
 
 # Names whose values are secrets: jobs get them from the submitting environment by name only.
+class SettingsError(ValueError):
+    """A bad executor or site setting: callers report it as one line per problem (usage error)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
 SECRET_ENV_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "NGC_API_KEY")
 
 

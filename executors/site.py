@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from recipes.errors import UsageError
+from executors.settings import SettingsError
 
 SITE_FILE_ENV = "RECIPES_SITE_CONFIG"
 # setting -> environment variables, first set wins (SBATCH_* are sbatch's own input variables).
@@ -34,27 +34,46 @@ def site_file() -> Path:
     return Path(os.environ.get(SITE_FILE_ENV) or Path.home() / ".config" / "llama-recipes" / "site.yaml")
 
 
-def load_site_file(path: Path | None = None) -> dict:
+MAPPINGS = ("sbatch", "env_vars")
+
+
+def load_site_file(path: Path | None = None) -> tuple[dict, list[str]]:
+    """(settings, problems) of the site file; every problem is listed, not just the first."""
     path = path or site_file()
     if not path.is_file():
-        return {}
+        return {}, []
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix or remove the file") from None
+        return {}, [f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix or remove the file"]
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of settings; see README 'Site settings'")
-    unknown = set(data) - KEYS
+        return {}, [f"{path}: expected a mapping of settings; see README 'Site settings'"]
+    problems = []
+    unknown = set(map(str, data)) - KEYS
     if unknown:
-        raise UsageError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KEYS))}")
-    return data
+        problems.append(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(KEYS))}")
+    for key in MAPPINGS:
+        if key in data and not isinstance(data[key], dict):
+            problems.append(f"{path}: {key} must be a mapping of NAME: value")
+    for key in ("account", "partition", "container_image", "time"):
+        if key in data and not isinstance(data[key], (str, int)):
+            problems.append(f"{path}: {key} must be a single value")
+    if isinstance(data.get("container_mounts"), str):
+        data["container_mounts"] = [m for m in data["container_mounts"].split(",") if m]
+    elif "container_mounts" in data and not isinstance(data["container_mounts"], list):
+        problems.append(f"{path}: container_mounts must be a list of SRC:DST")
+    good = {k: v for k, v in data.items() if k in KEYS and not any(p.startswith(f"{path}: {k} ") for p in problems)}
+    for key in MAPPINGS:
+        if key in good:
+            good[key] = {str(k): str(v) for k, v in good[key].items()}
+    return good, problems
 
 
-def site_defaults() -> dict:
-    """Settings from the environment and the site file (environment wins)."""
-    values = load_site_file()
+def site_settings() -> tuple[dict, list[str]]:
+    """(settings from the environment and the site file, problems found); the environment wins."""
+    values, problems = load_site_file()
     for key, names in ENV_NAMES.items():
         for name in names:
             if os.environ.get(name):
@@ -63,4 +82,12 @@ def site_defaults() -> dict:
     mounts = values.get("container_mounts")
     if isinstance(mounts, str):
         values["container_mounts"] = [m for m in mounts.split(",") if m]
+    return values, problems
+
+
+def site_defaults() -> dict:
+    """Settings from the environment and the site file; raises SettingsError listing every problem."""
+    values, problems = site_settings()
+    if problems:
+        raise SettingsError(problems)
     return values

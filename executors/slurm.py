@@ -8,6 +8,7 @@ where ``scontrol`` exists -- and the recipe's stable log dir makes the requeued 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from executors.settings import ExecutorSettings, venv_first_on_path
@@ -27,7 +28,7 @@ def build(settings: ExecutorSettings):
         container_image=settings.container_image,
         container_mounts=list(settings.container_mounts),
         # No container: the job uses this machine's software, so this virtualenv (see venv_first_on_path).
-        env_vars={**({} if settings.container_image else venv_first_on_path("$PATH")), **settings.public_env()},
+        env_vars=script_env(settings),
         retries=settings.retries,
         dependencies=[_dependency_handle(dep) for dep in settings.dependencies],
         dependency_type=settings.dependency_type,
@@ -42,6 +43,20 @@ def build(settings: ExecutorSettings):
     if settings.tasks_per_node > 1 or settings.nodes > 1:
         executor.launcher = "torchrun"
     return executor
+
+
+def script_env(settings: ExecutorSettings) -> dict[str, str]:
+    """``env_vars`` as NeMo-Run renders them, ``export KEY=VALUE``, unquoted: quote every value here.
+
+    Without a container the job uses this machine's virtualenv (see venv_first_on_path); its PATH
+    keeps ``$PATH`` expandable where the job runs.
+    """
+    env = {key: shlex.quote(str(value)) for key, value in settings.public_env().items()}
+    if not settings.container_image and "PATH" not in env:
+        venv = venv_first_on_path("")
+        if venv:
+            env = {"PATH": shlex.quote(venv["PATH"].rstrip(":")) + ':"$PATH"', **env}
+    return env
 
 
 def rundir_clash(job_dir: str, experiment: str, container_image: str | None) -> str | None:

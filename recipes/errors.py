@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+import traceback
 from typing import Callable, Iterable
 
 USAGE_EXIT = 2
+RUN_FAILED = 1
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "RECIPES_DEBUG"
 
 
 class UsageError(Exception):
@@ -21,26 +26,60 @@ class ValidationErrors(UsageError):
         super().__init__("\n".join(self.problems))
 
 
-def report(exc: UsageError, prog: str) -> None:
-    problems = exc.problems if isinstance(exc, ValidationErrors) else [str(exc)]
+def report(exc: Exception, prog: str) -> None:
+    problems = getattr(exc, "problems", None) or [str(exc)]
     for line in problems:
         print(f"{prog}: error: {line}", file=sys.stderr)
 
 
+def _usage_errors() -> tuple[type, ...]:
+    """UsageError, and executors' own settings errors (executors/ does not import recipes/)."""
+    from executors.settings import SettingsError
+
+    return UsageError, SettingsError
+
+
+def _split_debug(args: tuple) -> tuple[tuple, bool]:
+    """Take ``--debug`` out of the command line (every entry point accepts it) and honour $RECIPES_DEBUG."""
+    argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
+    debug = DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    return ([a for a in argv if a != DEBUG_FLAG], *args[1:]), debug
+
+
+def _unexpected(exc: BaseException, prog: str, debug: bool) -> int:
+    """A bug, not a usage error: one line first; the traceback with --debug / RECIPES_DEBUG=1."""
+    from recipes.secrets import redact
+
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    print(redact(f"{prog}: internal error: {type(exc).__name__}{at}: {first}"[:400]), file=sys.stderr)
+    if debug:
+        print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+    else:
+        print(f"{prog}: rerun with {DEBUG_FLAG} (or {DEBUG_ENV}=1) for the traceback, and report it", file=sys.stderr)
+    return RUN_FAILED
+
+
 def cli_main(prog: str) -> Callable[[Callable[..., int | None]], Callable[..., int]]:
-    """Wrap an entry point: UsageError -> one line per problem on stderr, exit 2."""
+    """Wrap an entry point: usage errors -> one line per problem on stderr, exit 2; anything else -> one line, exit 1."""
 
     def wrap(fn: Callable[..., int | None]) -> Callable[..., int]:
         @functools.wraps(fn)
         def inner(*args, **kwargs) -> int:
+            args, debug = _split_debug(args)
             try:
                 return int(fn(*args, **kwargs) or 0)
-            except UsageError as exc:
+            except _usage_errors() as exc:
                 report(exc, prog)
                 return USAGE_EXIT
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr)
                 return 130
+            except SystemExit:
+                raise  # argparse's own usage errors (exit 2) and explicit exits
+            except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+                return _unexpected(exc, prog, debug)
 
         return inner
 

@@ -8,6 +8,7 @@ Accepted forms (the Megatron/NeMo conventions):
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from recipes.errors import UsageError
@@ -43,15 +44,17 @@ def parse_mmap_paths(spec: str | list[str]) -> list[tuple[float, str]]:
             value = float(weight)
         except ValueError:
             raise UsageError(f"{FLAG}: {weight!r} is not a weight; use 'WEIGHT PREFIX' pairs like '0.3 /data/a 0.7 /data/b'") from None
-        if value <= 0:
-            raise UsageError(f"{FLAG}: weight {weight} must be > 0")
+        if not math.isfinite(value) or value <= 0:
+            raise UsageError(f"{FLAG}: weight {weight} must be a finite number > 0")
         pairs.append((value, str(Path(_strip_suffix(prefix)).expanduser())))
     total = sum(w for w, _ in pairs)
     return [(w / total, p) for w, p in pairs]
 
 
 def missing_files(pairs: list[tuple[float, str]]) -> list[str]:
-    """One problem line per prefix whose ``.bin`` or ``.idx`` is missing."""
+    """One problem line per prefix whose ``.bin`` or ``.idx`` is missing or whose pair is inconsistent."""
+    from recipes.mmap_index import index_problems
+
     problems = []
     for _, prefix in pairs:
         has_bin, has_idx = Path(prefix + ".bin").is_file(), Path(prefix + ".idx").is_file()
@@ -63,4 +66,6 @@ def missing_files(pairs: list[tuple[float, str]]) -> list[str]:
                             "re-run preprocessing (an interrupted run leaves no .idx)")
         elif not has_bin:
             problems.append(f"{FLAG}: {prefix}.idx has no .bin beside it; re-run preprocessing")
+        else:
+            problems += index_problems(prefix, FLAG)
     return problems

@@ -8,6 +8,7 @@ values never go there. A Slurm job inherits the submitting environment (sbatch's
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from executors.settings import SECRET_ENV_NAMES
@@ -42,3 +43,26 @@ def split_secret_env(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """(env without secrets, names of the secrets removed) for ``--env KEY=VALUE`` flags."""
     public = {k: v for k, v in env.items() if k not in SECRET_ENV_NAMES}
     return public, sorted(set(env) - set(public))
+
+
+# What tokens look like, for a secret not (yet) in this environment: Hugging Face user tokens,
+# 40-hex W&B API keys, NGC personal keys.
+TOKEN_PATTERNS = (re.compile(r"hf_[A-Za-z0-9]{30,}"), re.compile(r"(?<![0-9a-f])[0-9a-f]{40}(?![0-9a-f])"),
+                  re.compile(r"nvapi-[A-Za-z0-9_-]{20,}"))
+
+
+def secret_value_problems(env: dict[str, str], where: str = "--env") -> list[str]:
+    """A secret under another name (``--env MY_HF=<the HF_TOKEN value>``) would be written in plain text."""
+    known = {name: os.environ[name] for name in SECRET_ENV_NAMES if len(os.environ.get(name, "")) >= 8}
+    problems = []
+    for key, value in env.items():
+        if key in SECRET_ENV_NAMES:
+            continue  # handed on by name (split_secret_env)
+        text = str(value)
+        name = next((n for n, secret in known.items() if secret in text), None)
+        if name or any(p.search(text) for p in TOKEN_PATTERNS):
+            what = f"the value of {name}" if name else "a token"
+            by_name = name or "HF_TOKEN / WANDB_API_KEY"
+            problems.append(f"{where} {key}=...: the value is {what}, which would be written in plain text into the "
+                            f"job's script and config; export {by_name} instead (jobs receive secrets by name)")
+    return problems
