@@ -75,6 +75,8 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
                                                      "folder with training.jsonl, validation.jsonl[, test.jsonl]"))
     if entry == "pretrain":  # accepted only to explain where it belongs
         model.add_argument("--peft", default=None, help=argparse.SUPPRESS)
+        model.add_argument("--mock_data", action="store_true",
+                           help="Megatron: train on random tokens (a smoke test); without it -D is required")
     if entry == "finetune":
         model.add_argument("--peft", choices=PEFT_CHOICES, default="lora", help="(default: %(default)s)")
         model.add_argument("--packed_sequence", action="store_true", help="pack sequences (needs -m 1)")
@@ -103,6 +105,7 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     act.add_argument("--dryrun", action="store_true", help="print the recipe (and sbatch script); run nothing")
     act.add_argument("--detach", action="store_true", help="submit and return (Slurm)")
     act.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    act.add_argument("--debug", action="store_true", help="show the traceback of an internal error (or RECIPES_DEBUG=1)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides (dotted)")
     return parser
 

@@ -1,4 +1,4 @@
-"""The shared body of ``recipes.pretrain`` and ``recipes.finetune``: parse, plan, validate, run."""
+"""The shared body of ``recipes.pretrain`` and ``recipes.finetune``: parse, plan, build+override, validate, run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ def main(entry: str, argv: list[str] | None = None) -> int:
     from recipes.validate import validate
 
     plan = make_plan(entry, args)
-    problems = validate(plan)
+    problems = []
+    if plan.overrides:  # only then does the recipe differ from the plan; building imports NeMo
+        from recipes.built import build_and_override
+
+        problems = build_and_override(plan)
+    problems += validate(plan)
     if problems:
         raise ValidationErrors(problems)
     from recipes.launch import run_plan

@@ -24,7 +24,7 @@ RUN_FAILED = 1
 
 def prepare(plan: JobPlan):
     """(tasks [(name, Partial)], executor) for ``plan``."""
-    recipe = apply_overrides(build_recipe(plan.opts), plan.overrides)
+    recipe = plan.recipe if plan.recipe is not None else apply_overrides(build_recipe(plan.opts), plan.overrides)
     tasks = pre_tasks(plan.opts, plan.needs_import) + [(plan.opts.task, recipe)]
     return tasks, build_executor(plan.executor, plan.settings)
 

@@ -14,11 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from executors.settings import ExecutorSettings
-from executors.site import site_defaults
+from executors.site import site_settings
 from recipes.cli import parse_key_values
+from recipes.data_spec import DataSpec, parse_data
+from recipes.errors import UsageError
 from recipes.models import get_model
 from recipes.options import RecipeOptions, default_results_dir
-from recipes.secrets import adopt_hf_token_flag, split_secret_env
+from recipes.secrets import adopt_hf_token_flag, secret_value_problems, split_secret_env
+from recipes.shell_safe import env_problems
+
+DEFAULT_MODEL = "llama31_8b"
 
 LOCAL_EXECUTORS = ("local", "torchrun")
 
@@ -38,11 +43,19 @@ class JobPlan:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
     local_gpus: int = 0  # GPUs seen on this machine (local executors)
+    data: DataSpec | None = None  # -D parsed once (see recipes.data_spec)
+    explicit: set[str] = field(default_factory=set)  # argparse dests the user set on the command line
+    overridden: dict[str, str] = field(default_factory=dict)  # RecipeOptions field -> the override that set it
+    recipe: object = None  # the built and overridden training recipe, once made (recipes.built)
 
     @property
     def needs_import(self) -> bool:
         """Megatron runs start from NeMo weights: import ``--hf_model_id`` first unless ``-n`` is given."""
         return self.opts.backend == "megatron" and bool(self.opts.hf_model_id) and not self.opts.nemo_model
+
+    def flag(self, name: str, flag: str) -> str:
+        """How to name option ``name`` in a problem: the override that set it, else its flag."""
+        return f"override {self.overridden[name]!r}" if name in self.overridden else flag
 
 
 def local_gpu_count() -> int:
@@ -57,15 +70,6 @@ def local_gpu_count() -> int:
 
 def _abs(path: str | None) -> str | None:
     return str(Path(path).expanduser().absolute()) if path else path
-
-
-def _abs_dataset(spec: str | None) -> str | None:
-    if not spec:
-        return spec
-    tokens = spec.split()
-    if len(tokens) == 1:
-        return _abs(tokens[0])
-    return " ".join(t if i % 2 == 0 else _abs(t) for i, t in enumerate(tokens))
 
 
 def _is_local_path(value: str | None) -> bool:
@@ -84,20 +88,47 @@ def _default_batch(spec, task: str, micro: int, data_parallel: int) -> int:
     return 512 if task == "pretrain" else 128
 
 
-def make_plan(entry: str, args) -> JobPlan:
-    """``args``: the namespace from :func:`recipes.cli.build_parser`. Raises UsageError on bad values."""
-    spec = get_model(args.model)
-    site = site_defaults()
-    adopt_hf_token_flag(args.hf_token)
-    raw_env = parse_key_values(args.env, "--env")
+def explicit_options(entry: str, args) -> set[str]:
+    """The options the user set: those whose value differs from the parser's default."""
+    from recipes.cli import build_parser
+
+    parser = build_parser(entry)
+    return {name for name, value in vars(args).items() if value != parser.get_default(name)}
+
+
+def _key_values(items: list[str], flag: str, problems: list[str]) -> dict[str, str]:
+    try:
+        return parse_key_values(items, flag)
+    except UsageError as exc:
+        problems.append(str(exc))
+        return parse_key_values([i for i in items if "=" in i and not i.startswith("=")], flag)
+
+
+def _environment(args, site: dict, problems: list[str]) -> dict[str, str]:
+    """``--env`` and the site's env_vars, checked; secrets given by name are handed on by name."""
+    raw_env = _key_values(args.env, "--env", problems)
     env, secrets = split_secret_env(raw_env)
     for name in secrets:  # a secret given by value: hand it on by name from the environment
         os.environ[name] = raw_env[name]
         print(f"warning: --env {name}=...: secrets reach jobs by name from the environment and are never "
               f"written into scripts; export {name} instead", file=sys.stderr)
-    notes, problems = [], []
-    if entry == "pretrain" and args.peft:
-        problems.append(f"--peft {args.peft}: PEFT is for finetuning; use python -m recipes.finetune --peft {args.peft}")
+    site_env = site.get("env_vars", {})
+    problems += secret_value_problems(env) + secret_value_problems(site_env, "site env_vars")
+    problems += env_problems(env) + env_problems(site_env, "site env_vars")
+    return {**split_secret_env(site_env)[0], **env}
+
+
+def _model(args, problems: list[str]):
+    try:
+        return get_model(args.model)
+    except UsageError as exc:
+        problems.append(str(exc))
+        return get_model(DEFAULT_MODEL)
+
+
+def _resources(args, spec, problems: list[str]) -> tuple[str, str, bool, int, int, list[str]]:
+    """(executor, backend, cpu, num_gpus, local_gpus, notes) with the machine's defaults resolved."""
+    notes = []
     local_gpus = local_gpu_count() if args.executor in LOCAL_EXECUTORS + ("docker",) else 0
     backend = args.backend
     if backend == "auto":
@@ -114,7 +145,23 @@ def make_plan(entry: str, args) -> JobPlan:
     if executor == "local" and num_gpus > 1:
         executor = "torchrun"
         notes.append(f"--executor local with -G {num_gpus}: starting {num_gpus} processes with torchrun")
+    return executor, backend, cpu, num_gpus, local_gpus, notes
+
+
+def make_plan(entry: str, args) -> JobPlan:
+    """``args``: the namespace from :func:`recipes.cli.build_parser`. Bad values become ``plan.problems``."""
+    problems: list[str] = []
+    spec = _model(args, problems)
+    site, site_problems = site_settings()
+    problems += site_problems
+    adopt_hf_token_flag(args.hf_token)
+    env = _environment(args, site, problems)
+    if entry == "pretrain" and args.peft:
+        problems.append(f"--peft {args.peft}: PEFT is for finetuning; use python -m recipes.finetune --peft {args.peft}")
+    executor, backend, cpu, num_gpus, local_gpus, notes = _resources(args, spec, problems)
     task = _task(entry, args)
+    data, data_problems = parse_data(task, args.dataset_path, getattr(args, "mock_data", False))
+    problems += data_problems
     tp, pp, cp = (given if given is not None else default for given, default in zip(
         (args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size),
         spec.default_parallelism(task)))
@@ -127,28 +174,33 @@ def make_plan(entry: str, args) -> JobPlan:
         micro_batch_size=args.micro_batch_size, lr=args.lr,
         tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
         sequence_parallel=args.sequence_parallel,
-        fp8=args.fp8, fp8_recipe=args.fp8_recipe, dataset_path=_abs_dataset(args.dataset_path),
-        packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False), wandb=args.wandb, wandb_project=args.wandb_project,
+        fp8=args.fp8, fp8_recipe=args.fp8_recipe, dataset_path=data.spec if data else None,
+        packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False),
+        wandb=args.wandb, wandb_project=args.wandb_project,
         seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
     )
-    opts.global_batch_size = args.global_batch_size or _default_batch(spec, task, opts.micro_batch_size,
-                                                                     opts.data_parallel_size)
+    if args.global_batch_size is not None:
+        opts.global_batch_size = args.global_batch_size
+    else:
+        opts.global_batch_size = _default_batch(spec, task, max(1, opts.micro_batch_size), opts.data_parallel_size)
     mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
     settings = ExecutorSettings(
         nodes=args.num_nodes, gpus_per_node=num_gpus, account=args.account or site.get("account"),
-        partition=args.partition or site.get("partition"), time=args.time or site.get("time") or "04:00:00",
+        partition=args.partition or site.get("partition"), time=str(args.time or site.get("time") or "04:00:00"),
         container_image=args.container_image or site.get("container_image"),
         container_mounts=[m for m in mounts if m], retries=args.retries, dependencies=list(args.dependency),
-        dependency_type=args.dependency_type, sbatch_params={**site.get("sbatch", {}), **parse_key_values(args.sbatch, "--sbatch")},
-        env_vars={**site.get("env_vars", {}), **env}, packager=args.packager or default_packager(),
+        dependency_type=args.dependency_type,
+        sbatch_params={**site.get("sbatch", {}), **_key_values(args.sbatch, "--sbatch", problems)},
+        env_vars=env, packager=args.packager or default_packager(),
         signal=args.signal, job_dir=_abs(args.job_dir), job_name_prefix=f"{opts.experiment}-", use_gpus=not cpu,
     )
-    if settings.container_image and not mounts:
-        settings.container_mounts = auto_mounts(opts)
-    return JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
+    plan = JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
                    mounts_explicit=bool(mounts), notes=notes, problems=problems,
-                   local_gpus=local_gpus)
+                   local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args))
+    if settings.container_image and not mounts:
+        settings.container_mounts = auto_mounts(plan)
+    return plan
 
 
 def repo_root() -> Path:
@@ -165,24 +217,23 @@ def default_packager() -> str:
     return "git" if (repo_root() / ".git").exists() else "none"
 
 
-def job_paths(opts: RecipeOptions) -> list[str]:
+def job_paths(plan_or_opts) -> list[str]:
     """Every host path the job reads or writes (must be visible inside a container)."""
-    from recipes.mmap_paths import parse_mmap_paths
+    from recipes.data_spec import parse_data
 
-    paths = [opts.results_dir]
-    if opts.dataset_path:
-        if opts.task == "pretrain":
-            paths += [str(Path(prefix).parent) for _, prefix in parse_mmap_paths(opts.dataset_path)]
-        else:
-            paths.append(opts.dataset_path)
+    opts = getattr(plan_or_opts, "opts", plan_or_opts)
+    data = getattr(plan_or_opts, "data", None)
+    if data is None and opts.dataset_path:
+        data = parse_data(opts.task, opts.dataset_path)[0]
+    paths = [opts.results_dir, *(data.folders if data else ())]
     paths += [p for p in (opts.nemo_model, opts.hf_model_id, opts.tokenizer) if p and p.startswith("/")]
     return paths
 
 
-def auto_mounts(opts: RecipeOptions) -> list[str]:
+def auto_mounts(plan_or_opts) -> list[str]:
     """``DIR:DIR`` for each top-level job directory, so paths are the same inside the container."""
     mounts: list[str] = []
-    for path in sorted(set(job_paths(opts)), key=len):
+    for path in sorted(set(job_paths(plan_or_opts)), key=len):
         if not any(path == m.split(":")[0] or path.startswith(m.split(":")[0].rstrip("/") + "/") for m in mounts):
             mounts.append(f"{path}:{path}")
     return mounts

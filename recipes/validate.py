@@ -6,15 +6,18 @@ so the user fixes everything in one go (exit 2).
 
 from __future__ import annotations
 
-import json
+import math
 import os
 from pathlib import Path
 
+from recipes.data_spec import MockData, SFTFolder
 from recipes.megatron_names import FP8_RECIPE_NAMES
-from recipes.mmap_paths import missing_files, parse_mmap_paths
+from recipes.mmap_paths import missing_files
 from recipes.models import get_model
-from recipes.errors import UsageError
 from recipes.plan import JobPlan, job_paths
+from recipes.sft_files import folder_problems
+from recipes.shell_check import check_shell_values
+from recipes.support import check_supported
 
 
 def check_parallelism(plan: JobPlan) -> list[str]:
@@ -27,6 +30,11 @@ def check_parallelism(plan: JobPlan) -> list[str]:
              "-P/--pipeline_model_parallel_size": o.pipeline_model_parallel_size,
              "-C/--context_parallel_size": o.context_parallel_size}
     problems += [f"{flag}: {value} must be >= 1" for flag, value in sizes.items() if value < 1]
+    if o.micro_batch_size < 1:
+        problems.append(f"{plan.flag('micro_batch_size', '-m/--micro_batch_size')}: {o.micro_batch_size} must be >= 1")
+    if o.global_batch_size < 1:
+        problems.append(f"{plan.flag('global_batch_size', '-g/--global_batch_size')}: {o.global_batch_size} "
+                        "must be >= 1")
     if problems:
         return problems
     if o.world_size % o.model_parallel_size:
@@ -40,8 +48,6 @@ def check_parallelism(plan: JobPlan) -> list[str]:
                         f"data_parallel_size = {o.micro_batch_size} × {o.data_parallel_size}; use a multiple of {step}")
     if o.sequence_parallel and o.tensor_model_parallel_size < 2:
         problems.append("--sequence_parallel: needs tensor parallelism; add -T 2 (or more) or drop --sequence_parallel")
-    if o.micro_batch_size < 1:
-        problems.append(f"-m/--micro_batch_size: {o.micro_batch_size} must be >= 1")
     if o.backend == "hf" and o.model_parallel_size > 1:
         problems.append("-T/-P/-C: the small-model (hf) backend is data-parallel only; use 1 or --backend megatron")
     return problems
@@ -49,9 +55,9 @@ def check_parallelism(plan: JobPlan) -> list[str]:
 
 def check_sequence(plan: JobPlan) -> list[str]:
     o, spec, problems = plan.opts, get_model(plan.opts.model), []
-    length = o.seq_length or spec.default_seq_length_for(o.task, o.packed_sequence)
+    length = spec.default_seq_length_for(o.task, o.packed_sequence) if o.seq_length is None else o.seq_length
     if length < 1:
-        return [f"-s/--seq_length: {length} must be >= 1"]
+        return [f"{plan.flag('seq_length', '-s/--seq_length')}: {length} must be >= 1"]
     if length > spec.max_seq_length:
         problems.append(f"-s/--seq_length: {length} exceeds what {spec.name} supports ({spec.max_seq_length}); "
                         f"use at most {spec.max_seq_length}")
@@ -60,6 +66,9 @@ def check_sequence(plan: JobPlan) -> list[str]:
                         "with context parallelism")
     if o.qlora and (o.backend != "hf" or o.task not in ("lora", "dora")):
         problems.append("--qlora: needs --peft lora/dora and the small-model backend (--backend hf)")
+    elif o.qlora and plan.cpu:
+        problems.append("--qlora: the 4-bit base (bitsandbytes) needs a CUDA GPU; drop --qlora (plain --peft lora "
+                        "runs on CPU) or run on a GPU machine")
     if o.packed_sequence and o.micro_batch_size != 1:
         problems.append("--packed_sequence: needs -m/--micro_batch_size 1")
     return problems
@@ -68,9 +77,11 @@ def check_sequence(plan: JobPlan) -> list[str]:
 def check_training(plan: JobPlan) -> list[str]:
     o, problems = plan.opts, []
     if o.max_steps <= 0:
-        problems.append(f"--max_steps: {o.max_steps} must be > 0")
-    if o.lr is not None and o.lr <= 0:
-        problems.append(f"--lr: {o.lr} must be > 0")
+        problems.append(f"{plan.flag('max_steps', '--max_steps')}: {o.max_steps} must be > 0")
+    if o.lr is not None and not (math.isfinite(o.lr) and o.lr > 0):
+        problems.append(f"{plan.flag('lr', '--lr')}: {o.lr} must be a finite number > 0, e.g. 1e-4")
+    if not 0 <= o.seed < 2**32:
+        problems.append(f"--seed: {o.seed} must be in [0, 2**32)")
     if o.fp8_recipe not in FP8_RECIPE_NAMES:
         problems.append(f"--fp8_recipe: unknown recipe {o.fp8_recipe!r}; choose one of {', '.join(FP8_RECIPE_NAMES)}")
     if o.fp8 and o.backend == "hf":
@@ -84,9 +95,9 @@ def check_training(plan: JobPlan) -> list[str]:
             plan.notes.append(message)  # a dry-run may be prepared on a login node without GPUs
         else:
             problems.append(message)
-    for flag, value in (("--val_check_interval", o.val_check_interval), ("--ckpt_every_n_steps", o.ckpt_every_n_steps)):
+    for name, value in (("val_check_interval", o.val_check_interval), ("ckpt_every_n_steps", o.ckpt_every_n_steps)):
         if value is not None and value <= 0:
-            problems.append(f"{flag}: {value} must be > 0")
+            problems.append(f"{plan.flag(name, '--' + name)}: {value} must be > 0")
     return problems
 
 
@@ -118,44 +129,29 @@ def _recorded_hf_id(checkpoint: Path) -> str | None:
 
 
 def check_dataset(plan: JobPlan) -> list[str]:
-    o = plan.opts
-    if not o.dataset_path:
-        if o.task != "pretrain" or o.backend == "hf":
-            kind = "a folder with training.jsonl" if o.task != "pretrain" else "Megatron mmap prefix(es)"
-            return [f"-D/--dataset_path: required here; pass {kind} (see python -m recipes.prepare_sft / preprocess)"]
+    o, data, flag = plan.opts, plan.data, plan.flag("dataset_path", "-D/--dataset_path")
+    if isinstance(data, MockData):
+        if o.backend == "hf" or o.task != "pretrain":
+            return ["--mock_data: only Megatron pretraining has a mock dataset; pass -D with real data"]
         return []
-    if o.task == "pretrain":
-        try:
-            missing = missing_files(parse_mmap_paths(o.dataset_path))
-        except UsageError as exc:
-            return [str(exc)]
-        if missing and plan.executor == "slurm" and plan.settings.dependencies:
-            # Written by the job this one waits for (e.g. a preprocess job): the job finds out when it starts.
-            plan.notes.append(f"-D/--dataset_path: {o.dataset_path} does not exist yet; expecting it from "
-                              f"--dependency {' '.join(plan.settings.dependencies)}")
+    if data is None:
+        if o.dataset_path:  # set but unparsable: planning reported it
             return []
-        return missing
-    return check_finetune_folder(Path(o.dataset_path))
-
-
-def check_finetune_folder(folder: Path) -> list[str]:
-    flag = "-D/--dataset_path"
-    if not folder.is_dir():
-        return [f"{flag}: {folder} is not a folder; pass a folder with training.jsonl and validation.jsonl"]
-    train = folder / "training.jsonl"
-    if not train.is_file():
-        return [f"{flag}: {folder} has no training.jsonl; prepare it with python -m recipes.prepare_sft"]
-    with train.open("rb") as handle:
-        first = handle.readline()
-    if not first.strip():
-        return [f"{train}: empty first line; expected {{\"input\": ..., \"output\": ...}} per line"]
-    try:
-        row = json.loads(first)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return [f"{train}:1: not valid JSON ({exc}); fix the file or regenerate it with python -m recipes.prepare_sft"]
-    if not isinstance(row, dict) or not {"input", "output"} <= set(row):
-        return [f"{train}:1: needs \"input\" and \"output\" fields; convert it with python -m recipes.prepare_sft"]
-    return []
+        if o.task == "pretrain" and o.backend == "megatron":
+            return [f"{flag}: required; pass Megatron mmap prefix(es) (python -m recipes.preprocess), or "
+                    "--mock_data to train on random tokens on purpose"]
+        kind = "a folder with training.jsonl" if o.task != "pretrain" else "Megatron mmap prefix(es)"
+        return [f"{flag}: required here; pass {kind} (see python -m recipes.prepare_sft / preprocess)"]
+    if isinstance(data, SFTFolder):
+        return folder_problems(Path(data.path))
+    missing = missing_files(list(data.pairs))
+    if missing and plan.executor == "slurm" and plan.settings.dependencies and not any(
+            Path(p + ".bin").exists() or Path(p + ".idx").exists() for _, p in data.pairs):
+        # Written by the job this one waits for (e.g. a preprocess job): the job finds out when it starts.
+        plan.notes.append(f"{flag}: {data.spec} does not exist yet; expecting it from "
+                          f"--dependency {' '.join(plan.settings.dependencies)}")
+        return []
+    return missing
 
 
 def check_executor(plan: JobPlan) -> list[str]:
@@ -168,7 +164,7 @@ def check_executor(plan: JobPlan) -> list[str]:
         problems.append(f"--retries: {s.retries} must be >= 0")
     if s.container_image and plan.executor in ("slurm", "docker") and plan.mounts_explicit:
         sources = [m.split(":")[0].rstrip("/") for m in s.container_mounts]
-        for path in job_paths(plan.opts):
+        for path in job_paths(plan):
             if not any(path == src or path.startswith(src + "/") for src in sources):
                 problems.append(f"--container_mounts: {path} is outside every mount; add {path}:{path} "
                                 "(or a parent folder) to --container_mounts")
@@ -185,7 +181,7 @@ def check_results_dir(plan: JobPlan) -> list[str]:
 
 
 CHECKS = (check_parallelism, check_sequence, check_training, check_weights, check_dataset, check_executor,
-          check_results_dir)
+          check_results_dir, check_shell_values, check_supported)
 
 
 def validate(plan: JobPlan) -> list[str]:

@@ -29,13 +29,13 @@ CASES = [
     ("pretrain", ["-G", "8", "-C", "4", "-s", "4100"], "must be divisible by 2×CP = 8"),
     ("pretrain", ["-M", "tiny", "-s", "100000"], "exceeds what tiny supports (2048)"),
     ("pretrain", ["--max_steps", "0"], "--max_steps: 0 must be > 0"),
-    ("pretrain", ["--lr", "-1"], "--lr: -1.0 must be > 0"),
+    ("pretrain", ["--lr", "-1"], "--lr: -1.0 must be a finite number > 0"),
     ("pretrain", ["-D", "{tmp}/nope_text_document"], "nope_text_document.bin/.idx not found"),
     ("pretrain", ["-D", "{tmp}/only_bin"], "only_bin.bin has no only_bin.idx beside it"),
     ("pretrain", ["-D", "0.5 {tmp}/a 0.5"], "weighted form needs pairs"),
     ("finetune", ["-D", "{tmp}/empty_folder"], "has no training.jsonl"),
     ("finetune", ["-D", "{tmp}/bad_json"], "training.jsonl:1: not valid JSON"),
-    ("finetune", ["-D", "{tmp}/blank_first"], "empty first line"),
+    ("finetune", ["-D", "{tmp}/blank_first"], "training.jsonl:1: empty line"),
     ("finetune", ["-D", "{tmp}/wrong_fields"], "needs \"input\" and \"output\" fields"),
     ("finetune", [], "-D/--dataset_path: required here"),
     ("pretrain", ["--executor", "slurm"], "-a/--account: required with --executor slurm"),
@@ -87,11 +87,12 @@ def test_megatron_on_a_machine_without_enough_gpus(bad_inputs, capsys):
 def test_all_problems_are_reported_together(bad_inputs, capsys):
     errors = run_cli("pretrain", ["--executor", "slurm", "-G", "8", "-T", "3", "--max_steps", "0", "--lr", "0",
                                   "--fp8_recipe", "x", "--dryrun"], capsys, bad_inputs)
-    assert len(errors) == 5, errors
+    # account, TP, max_steps, lr, fp8_recipe name, --fp8_recipe without --fp8, -D (or --mock_data) required
+    assert len(errors) == 7, errors
 
 
 def test_peft_on_pretrain_is_rejected(bad_inputs, capsys):
-    errors = run_cli("pretrain", ["--peft", "lora", "-C", "1", "--dryrun"], capsys, bad_inputs)
+    errors = run_cli("pretrain", ["--peft", "lora", "-C", "1", "--mock_data", "--dryrun"], capsys, bad_inputs)
     assert errors == ["recipes.pretrain: error: --peft lora: PEFT is for finetuning; "
                       "use python -m recipes.finetune --peft lora"]
 
