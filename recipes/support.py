@@ -19,7 +19,7 @@ _SLURM = {"account", "partition", "time", "retries", "dependency", "dependency_t
 _EXECUTOR_ONLY = _SLURM
 EXECUTOR_OPTIONS = {"local": set(), "torchrun": set(), "slurm": _SLURM,
                     "docker": {"container_image", "container_mounts"}}
-_BACKEND_ONLY = {"wandb", "wandb_project", "packed_sequence", "sequence_parallel", "fp8_recipe"}
+_BACKEND_ONLY = {"wandb", "wandb_project", "packed_sequence", "sequence_parallel"}
 BACKEND_OPTIONS = {"megatron": _BACKEND_ONLY, "hf": set()}
 
 

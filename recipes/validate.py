@@ -12,7 +12,7 @@ from pathlib import Path
 
 from recipes.data_spec import MockData, SFTFolder
 from recipes.megatron_names import FP8_RECIPE_NAMES
-from recipes.mmap_paths import missing_files
+from recipes.mmap_paths import FLAG as MMAP_FLAG, missing_files
 from recipes.models import get_model
 from recipes.plan import JobPlan, job_paths
 from recipes.sft_files import folder_problems
@@ -135,16 +135,16 @@ def check_dataset(plan: JobPlan) -> list[str]:
             return ["--mock_data: only Megatron pretraining has a mock dataset; pass -D with real data"]
         return []
     if data is None:
-        if o.dataset_path:  # set but unparsable: planning reported it
-            return []
+        if {"dataset_path", "mock_data"} & (plan.explicit | set(plan.overridden)):
+            return []  # given but unusable: planning (or the override) reported it
         if o.task == "pretrain" and o.backend == "megatron":
             return [f"{flag}: required; pass Megatron mmap prefix(es) (python -m recipes.preprocess), or "
                     "--mock_data to train on random tokens on purpose"]
         kind = "a folder with training.jsonl" if o.task != "pretrain" else "Megatron mmap prefix(es)"
         return [f"{flag}: required here; pass {kind} (see python -m recipes.prepare_sft / preprocess)"]
     if isinstance(data, SFTFolder):
-        return folder_problems(Path(data.path))
-    missing = missing_files(list(data.pairs))
+        return [p.replace(MMAP_FLAG, flag, 1) for p in folder_problems(Path(data.path))]
+    missing = [p.replace(MMAP_FLAG, flag, 1) for p in missing_files(list(data.pairs))]
     if missing and plan.executor == "slurm" and plan.settings.dependencies and not any(
             Path(p + ".bin").exists() or Path(p + ".idx").exists() for _, p in data.pairs):
         # Written by the job this one waits for (e.g. a preprocess job): the job finds out when it starts.
