@@ -26,6 +26,7 @@ class ExecutorSettings:
     ntasks_per_node: int | None = None
     account: str | None = None
     partition: str | None = None
+    cpu_partition: str | None = None  # CPU-only tasks (HF -> NeMo import) go there when set
     time: str = "04:00:00"
     container_image: str | None = None
     container_mounts: list[str] = field(default_factory=list)

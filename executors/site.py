@@ -23,6 +23,7 @@ SITE_FILE_ENV = "RECIPES_SITE_CONFIG"
 ENV_NAMES = {
     "account": ("RECIPES_ACCOUNT", "SBATCH_ACCOUNT"),
     "partition": ("RECIPES_PARTITION", "SBATCH_PARTITION"),
+    "cpu_partition": ("RECIPES_CPU_PARTITION",),
     "container_image": ("RECIPES_CONTAINER_IMAGE",),
     "container_mounts": ("RECIPES_CONTAINER_MOUNTS",),
     "time": ("RECIPES_TIME", "SBATCH_TIMELIMIT"),

@@ -38,6 +38,8 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
                      help="root of experiment directories (default: $RECIPES_RESULTS_DIR or ./results)")
     run.add_argument("-a", "--account", help="Slurm account (or $RECIPES_ACCOUNT / $SBATCH_ACCOUNT / site file)")
     run.add_argument("-p", "--partition", help="Slurm partition (or $RECIPES_PARTITION / site file)")
+    run.add_argument("--cpu_partition", help="Slurm partition for CPU-only tasks such as the HF -> NeMo import "
+                                              "(or $RECIPES_CPU_PARTITION / site file; default: -p)")
     run.add_argument("-t", "--time", help="Slurm time limit, e.g. 04:00:00")
     run.add_argument("-i", "--container_image", help="container image (pyxis on Slurm; docker executor)")
     run.add_argument("--container_mounts", help="comma-separated SRC:DST mounts; default: every path the job uses")
@@ -66,8 +68,9 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     model.add_argument("--backend", choices=("auto", "megatron", "hf"), default="auto",
                        help="auto: Megatron, or the small-model HF backend for debug models without a GPU")
     model.add_argument("--hf_model_id", help="HF id or local HF folder: starting weights and tokenizer")
-    model.add_argument("-n", "--nemo_model", nargs="?", const=None, default=None,
-                       help="NeMo checkpoint to start from")
+    model.add_argument("-n", "--nemo_model", nargs="?", const="", default=None,
+                       help="NeMo checkpoint to start from; given empty (the tutorial's `--nemo_model ${NEMO_MODEL}` "
+                            "with it unset) in finetuning: the newest checkpoint of llama31_pretraining")
     model.add_argument("--hf_token", help="deprecated: export HF_TOKEN instead (command lines are visible)")
     model.add_argument("--tokenizer", help="tokenizer (HF id or folder; default: the model's)")
     model.add_argument("-D", "--dataset_path", help=("Megatron mmap prefix(es) 'W1 P1 W2 P2' or a folder of .bin/.idx"
@@ -78,14 +81,16 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
         model.add_argument("--mock_data", action="store_true",
                            help="Megatron: train on random tokens (a smoke test); without it -D is required")
     if entry == "finetune":
-        model.add_argument("--peft", choices=PEFT_CHOICES, default="lora", help="(default: %(default)s)")
+        model.add_argument("--peft", type=str.lower, choices=PEFT_CHOICES, default="none",
+                           help="none: full finetuning, as the tutorial script (default); lora or dora: adapters")
         model.add_argument("--packed_sequence", action="store_true", help="pack sequences (needs -m 1)")
         model.add_argument("--qlora", action="store_true",
                            help="small-model backend: LoRA over a 4-bit base (bitsandbytes, CUDA only)")
 
     train = parser.add_argument_group("training")
     train.add_argument("-s", "--seq_length", type=int, help="sequence length (default: the model's)")
-    train.add_argument("--max_steps", type=_optional_int, default=None, help="training steps (default: 100)")
+    train.add_argument("--max_steps", type=_optional_int, default=None,
+                       help="optimizer steps (default, or None: one epoch of the training data)")
     train.add_argument("-g", "--global_batch_size", type=int)
     train.add_argument("-m", "--micro_batch_size", type=int, default=1)
     train.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
@@ -94,18 +99,24 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     train.add_argument("-C", "--context_parallel_size", type=int, help="(default: the recipe's)")
     train.add_argument("--sequence_parallel", action="store_true", default=None, help="needs -T > 1")
     train.add_argument("--fp8", action="store_true", help="FP8 mixed precision (Hopper+, Transformer Engine)")
-    train.add_argument("--fp8_recipe", default="delayed", help=f"one of {', '.join(FP8_RECIPE_NAMES)}")
+    train.add_argument("--fp8_recipe", default="delayed",
+                       help=f"one of {', '.join(FP8_RECIPE_NAMES)} (the tutorial's delayed_scaling, current_scaling, "
+                            "subchannel_scaling also work)")
     train.add_argument("--seed", type=int, default=1234)
     train.add_argument("--val_check_interval", type=int, help="validate every N steps")
     train.add_argument("--ckpt_every_n_steps", type=int, help="save a checkpoint every N steps")
     train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (WANDB_API_KEY from the env)")
     train.add_argument("--wandb_project")
+    train.add_argument("--wandb_name", help="W&B run name (default: the experiment name)")
+    train.add_argument("--wandb_token", help="deprecated: export WANDB_API_KEY instead (command lines are visible)")
 
     act = parser.add_argument_group("what to do")
     act.add_argument("--dryrun", action="store_true", help="print the recipe (and sbatch script); run nothing")
     act.add_argument("--detach", action="store_true", help="submit and return (Slurm)")
     act.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     act.add_argument("--debug", action="store_true", help="show the traceback of an internal error (or RECIPES_DEBUG=1)")
+    act.add_argument("--restart", action="store_true",
+                     help="start this experiment over: its directory is kept, renamed EXPERIMENT.old-<time>")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides (dotted)")
     return parser
 

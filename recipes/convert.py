@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from recipes.conversion.nemo_llm_forms import translate
+
+    args = build_parser().parse_args(translate(sys.argv[1:] if argv is None else list(argv)))
     # Lazy: `--help` and argument errors must not pay for importing NeMo.
     from recipes.conversion import export_hf, import_hf
 

@@ -65,7 +65,8 @@ def to_yaml(recipe) -> str:
 
 
 def _task_executor(name: str, executor, plan: JobPlan):
-    """Conversion steps need one process; training uses the full executor."""
+    """Conversion steps run as one CPU process (no GPUs requested, the CPU partition if set); training uses
+    the full executor."""
     if name == plan.opts.task:
         return executor
     single = copy.deepcopy(executor)
@@ -73,6 +74,13 @@ def _task_executor(name: str, executor, plan: JobPlan):
     single.ntasks_per_node = 1
     if hasattr(single, "nodes"):
         single.nodes = 1
+    for gpu_field in ("gpus_per_node", "gpus_per_task", "gres"):
+        if hasattr(single, gpu_field):
+            setattr(single, gpu_field, None)
+    if hasattr(single, "num_gpus"):  # docker
+        single.num_gpus = 0
+    if plan.settings.cpu_partition and hasattr(single, "partition"):
+        single.partition = plan.settings.cpu_partition
     return single
 
 
@@ -88,9 +96,23 @@ def run_plan(plan: JobPlan) -> int:
     if not plan.yes and sys.stdin.isatty() and not _confirm(plan):
         print("aborted", file=sys.stderr)
         return RUN_FAILED
+    _claim_experiment_dir(plan)
+    if plan.needs_import:  # mounted into containers (job_paths): it must exist before submission
+        Path(plan.opts.import_dir).parent.mkdir(parents=True, exist_ok=True)
     steps = [(name, task, _task_executor(name, executor, plan)) for name, task in tasks]
     return run_experiment(plan.opts.experiment, steps, executor=plan.executor, packager=plan.settings.packager,
                           detach=plan.detach, log_dir=plan.opts.log_dir)
+
+
+def _claim_experiment_dir(plan: JobPlan) -> None:
+    """--restart moves the old directory aside; then the directory records this run's identity."""
+    from recipes import identity
+
+    if plan.restart:
+        moved = identity.restart(plan.opts.log_dir)
+        if moved:
+            print(f"--restart: the previous {plan.opts.experiment} is kept in {moved}", file=sys.stderr)
+    identity.record(plan.opts)
 
 
 def _confirm(plan: JobPlan) -> bool:

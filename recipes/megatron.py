@@ -14,7 +14,7 @@ import nemo_run as run
 
 from recipes.mmap_paths import parse_mmap_paths
 from recipes.models import get_model
-from recipes.options import RecipeOptions
+from recipes.options import PRETRAIN_SPLIT, RecipeOptions
 from recipes.tokenizer import nemo_tokenizer
 
 # --fp8_recipe name -> NeMo precision factory (nemo.collections.llm.recipes.precision.mixed_precision).
@@ -25,7 +25,6 @@ FP8_RECIPES = {  # keys: recipes.megatron_names.FP8_RECIPE_NAMES
     "mxfp8": "bf16_with_mxfp8_mixed",
     "blockwise": "bf16_with_fp8_subchannel_scaling_mixed",
 }
-PRETRAIN_SPLIT = "900,50,50"
 
 
 def nemo_recipe_module(opts: RecipeOptions):
@@ -151,7 +150,7 @@ def _set_logging_and_resume(recipe: run.Partial, opts: RecipeOptions) -> None:
         from lightning.pytorch.loggers import WandbLogger
 
         recipe.log.wandb = run.Config(WandbLogger, project=opts.wandb_project or opts.experiment,
-                                      name=opts.experiment)
+                                      name=opts.wandb_name or opts.experiment)
     recipe.resume = run.Config(nl.AutoResume, resume_if_exists=True, resume_ignore_no_checkpoint=True,
                                restore_config=_restore_config(opts))
 
@@ -169,8 +168,8 @@ def _restore_config(opts: RecipeOptions):
     if opts.nemo_model:
         return run.Config(nl.RestoreConfig, path=_abs(opts.nemo_model), load_optim_state=False)
     if opts.hf_model_id:
-        # Local folders are imported under the cache too (see import_to_nemo_cache).
-        return run.Config(nl.RestoreConfig, path=f"nemo://{opts.hf_model_id.lstrip('/')}")
+        # The import task of the same experiment writes there (local folders too: see import_to_nemo_cache).
+        return run.Config(nl.RestoreConfig, path=opts.import_dir)
     if opts.task != "pretrain" and not get_model(opts.model).is_debug:
         return run.Config(nl.RestoreConfig, path=f"nemo://{get_model(opts.model).hf_id}")
     return None
@@ -187,22 +186,23 @@ def _set_precision(recipe: run.Partial, opts: RecipeOptions) -> None:
 def import_task(opts: RecipeOptions) -> run.Partial:
     """HF -> NeMo import run before training when only ``--hf_model_id`` names the starting weights.
 
-    Writes to NeMo's model cache, where the ``nemo://<id>`` restore path of the training task looks.
+    Writes to NeMo's model cache (``opts.import_dir``, resolved at planning and mounted into containers),
+    where the restore path of the training task points.
     Our converter, not ``llm.import_ckpt``: it reads the architecture from the source and runs on
     CPU nodes and without Transformer Engine.
     """
-    return run.Partial(import_to_nemo_cache, source=opts.hf_model_id)
+    return run.Partial(import_to_nemo_cache, source=opts.hf_model_id, target=opts.import_dir)
 
 
-def import_to_nemo_cache(source: str) -> str:
-    """Import ``source`` into ``$NEMO_HOME/models/<source>`` unless it is already there (resolved in the job)."""
+def import_to_nemo_cache(source: str, target: str | None = None) -> str:
+    """Import ``source`` into ``target`` (default ``$NEMO_HOME/models/<source>``) unless it is already there."""
     from pathlib import Path
 
     from nemo.lightning.resume import NEMO_MODELS_CACHE
 
     from recipes.conversion.api import import_hf
 
-    target = Path(NEMO_MODELS_CACHE) / source.lstrip("/")
+    target = Path(target) if target else Path(NEMO_MODELS_CACHE) / source.lstrip("/")
     if (target / "context").is_dir() and (target / "weights").is_dir():
         print(f"{source}: already imported at {target}")
         return str(target)

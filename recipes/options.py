@@ -14,10 +14,21 @@ from pathlib import Path
 TASKS = ("pretrain", "sft", "lora", "dora")
 BACKENDS = ("megatron", "hf")
 RESULTS_ENV = "RECIPES_RESULTS_DIR"
+PRETRAIN_SPLIT = "900,50,50"  # train,validation,test documents per prefix (NeMo's PreTrainingDataModule default)
 
 
 def default_results_dir() -> str:
     return os.environ.get(RESULTS_ENV, "results")
+
+
+def nemo_models_dir() -> str:
+    """NeMo's model cache (``$NEMO_HOME/models``, default ``~/.cache/nemo/models``), resolved where the job is planned.
+
+    The import task writes there and the training task restores from there by absolute path, so both
+    agree inside a container too (the directory is mounted like every other job path).
+    """
+    home = os.environ.get("NEMO_HOME") or os.path.join("~", ".cache", "nemo")
+    return str(Path(home).expanduser().absolute() / "models")
 
 
 def experiment_dir(results_dir: str, experiment: str) -> str:
@@ -53,6 +64,7 @@ class RecipeOptions:
     qlora: bool = False  # small-model backend: LoRA over a 4-bit (bitsandbytes) base; CUDA only
     wandb: bool = False
     wandb_project: str | None = None
+    wandb_name: str | None = None
     seed: int = 1234
     val_check_interval: int | None = None
     ckpt_every_n_steps: int | None = None
@@ -64,6 +76,11 @@ class RecipeOptions:
     @property
     def checkpoint_dir(self) -> str:
         return str(Path(self.log_dir) / "checkpoints")
+
+    @property
+    def import_dir(self) -> str | None:
+        """Where ``--hf_model_id`` is imported to NeMo for the Megatron backend (the cache layout NeMo uses)."""
+        return str(Path(nemo_models_dir()) / self.hf_model_id.lstrip("/")) if self.hf_model_id else None
 
     @property
     def world_size(self) -> int:

@@ -19,13 +19,16 @@ from recipes.cli import parse_key_values
 from recipes.data_spec import DataSpec, parse_data
 from recipes.errors import UsageError
 from recipes.models import get_model
-from recipes.options import RecipeOptions, default_results_dir
-from recipes.secrets import adopt_hf_token_flag, secret_value_problems, split_secret_env
+from recipes.options import PRETRAIN_SPLIT, RecipeOptions, default_results_dir, nemo_models_dir
+from recipes.megatron_names import fp8_recipe_name
+from recipes.secrets import adopt_hf_token_flag, adopt_wandb_token_flag, secret_value_problems, split_secret_env
 from recipes.shell_safe import env_problems
+from recipes import tutorial
 
 DEFAULT_MODEL = "llama31_8b"
 
 LOCAL_EXECUTORS = ("local", "torchrun")
+FALLBACK_STEPS = 100  # --max_steps when an epoch cannot be counted (no data, mock data)
 
 
 @dataclass
@@ -39,6 +42,7 @@ class JobPlan:
     yes: bool = False
     cpu: bool = False
     allow_dirty: bool = False
+    restart: bool = False  # --restart: move the experiment directory aside and start over
     mounts_explicit: bool = False
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
@@ -86,6 +90,16 @@ def _default_batch(spec, task: str, micro: int, data_parallel: int) -> int:
     if spec.is_debug:
         return micro * data_parallel
     return 512 if task == "pretrain" else 128
+
+
+def _epoch_max_steps(opts: RecipeOptions, notes: list[str]) -> int:
+    """``--max_steps`` absent or None: one epoch of the training data, as the tutorial scripts meant it."""
+    steps, why = tutorial.epoch_steps(opts, PRETRAIN_SPLIT)
+    if steps is None:
+        notes.append(f"--max_steps not given and {why}: training {FALLBACK_STEPS} steps; pass --max_steps N")
+        return FALLBACK_STEPS
+    notes.append(f"--max_steps not given: {why}; pass --max_steps N for another length")
+    return steps
 
 
 def explicit_options(entry: str, args) -> set[str]:
@@ -155,6 +169,7 @@ def make_plan(entry: str, args) -> JobPlan:
     site, site_problems = site_settings()
     problems += site_problems
     adopt_hf_token_flag(args.hf_token)
+    adopt_wandb_token_flag(args.wandb_token)
     env = _environment(args, site, problems)
     if entry == "pretrain" and args.peft:
         problems.append(f"--peft {args.peft}: PEFT is for finetuning; use python -m recipes.finetune --peft {args.peft}")
@@ -162,31 +177,50 @@ def make_plan(entry: str, args) -> JobPlan:
     task = _task(entry, args)
     data, data_problems = parse_data(task, args.dataset_path, getattr(args, "mock_data", False))
     problems += data_problems
+    nemo_model = args.nemo_model
+    results_dir = _abs(args.results_dir or default_results_dir())
+    if nemo_model == "" and entry == "finetune":  # the tutorial's `--nemo_model ${NEMO_MODEL}` with it unset
+        nemo_model = tutorial.latest_pretraining_checkpoint(results_dir, backend)
+        notes.append(f"-n/--nemo_model empty: starting from the newest checkpoint of {tutorial.PRETRAIN_EXPERIMENT}, "
+                     f"{nemo_model}" if nemo_model else
+                     f"-n/--nemo_model empty and no checkpoint of {tutorial.PRETRAIN_EXPERIMENT} in {results_dir}: "
+                     "starting from the model's HF weights")
     tp, pp, cp = (given if given is not None else default for given, default in zip(
         (args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size),
         spec.default_parallelism(task)))
     opts = RecipeOptions(
         task=task, model=spec.name, backend=backend, experiment=args.experiment,
-        results_dir=_abs(args.results_dir or default_results_dir()), num_nodes=args.num_nodes, num_gpus=num_gpus,
+        results_dir=results_dir, num_nodes=args.num_nodes, num_gpus=num_gpus,
         hf_model_id=_abs(args.hf_model_id) if _is_local_path(args.hf_model_id) else args.hf_model_id,
-        nemo_model=_abs(args.nemo_model), tokenizer=_abs(args.tokenizer) if _is_local_path(args.tokenizer) else args.tokenizer,
-        seq_length=args.seq_length, max_steps=100 if args.max_steps is None else args.max_steps,
-        micro_batch_size=args.micro_batch_size, lr=args.lr,
+        nemo_model=_abs(nemo_model) or None, tokenizer=_abs(args.tokenizer) if _is_local_path(args.tokenizer) else args.tokenizer,
+        seq_length=args.seq_length, max_steps=args.max_steps or 0,
+        micro_batch_size=args.micro_batch_size,
+        lr=args.lr if args.lr is not None else tutorial.default_lr(
+            entry, bool(nemo_model or args.hf_model_id), spec.is_debug),
         tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
-        sequence_parallel=args.sequence_parallel,
-        fp8=args.fp8, fp8_recipe=args.fp8_recipe, dataset_path=data.spec if data else None,
+        # TP > 1: sequence parallelism on unless asked otherwise, as the tutorial scripts ran.
+        sequence_parallel=args.sequence_parallel if args.sequence_parallel is not None else (True if tp > 1 else None),
+        fp8=args.fp8, fp8_recipe=fp8_recipe_name(args.fp8_recipe), dataset_path=data.spec if data else None,
         packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False),
-        wandb=args.wandb, wandb_project=args.wandb_project,
+        wandb=args.wandb, wandb_project=args.wandb_project, wandb_name=args.wandb_name,
         seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
     )
     if args.global_batch_size is not None:
         opts.global_batch_size = args.global_batch_size
     else:
         opts.global_batch_size = _default_batch(spec, task, max(1, opts.micro_batch_size), opts.data_parallel_size)
+    if args.max_steps is None:
+        opts.max_steps = _epoch_max_steps(opts, notes)
+    if opts.lr is not None and args.lr is None:
+        notes.append(f"--lr {opts.lr:g}: continual pretraining from existing weights, the tutorial's rate "
+                     "(NeMo's from-scratch recipe uses 3e-4); pass --lr to change it")
+    notes += tutorial.differences(entry, args, opts)
     mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
     settings = ExecutorSettings(
         nodes=args.num_nodes, gpus_per_node=num_gpus, account=args.account or site.get("account"),
-        partition=args.partition or site.get("partition"), time=str(args.time or site.get("time") or "04:00:00"),
+        partition=args.partition or site.get("partition"),
+        cpu_partition=args.cpu_partition or site.get("cpu_partition"),
+        time=str(args.time or site.get("time") or "04:00:00"),
         container_image=args.container_image or site.get("container_image"),
         container_mounts=[m for m in mounts if m], retries=args.retries, dependencies=list(args.dependency),
         dependency_type=args.dependency_type,
@@ -196,6 +230,7 @@ def make_plan(entry: str, args) -> JobPlan:
     )
     plan = JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
+                   restart=args.restart,
                    mounts_explicit=bool(mounts), notes=notes, problems=problems,
                    local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args))
     if settings.container_image and not mounts:
@@ -227,6 +262,8 @@ def job_paths(plan_or_opts) -> list[str]:
         data = parse_data(opts.task, opts.dataset_path)[0]
     paths = [opts.results_dir, *(data.folders if data else ())]
     paths += [p for p in (opts.nemo_model, opts.hf_model_id, opts.tokenizer) if p and p.startswith("/")]
+    if opts.backend == "megatron" and opts.hf_model_id and not opts.nemo_model:
+        paths.append(nemo_models_dir())  # the import task writes there, training restores from there
     return paths
 
 

@@ -27,6 +27,15 @@ def adopt_hf_token_flag(token: str | None) -> None:
     os.environ["HF_TOKEN"] = token
 
 
+def adopt_wandb_token_flag(token: str | None) -> None:
+    """The tutorial's ``--wandb_token``: like ``--hf_token``, warned about and passed on as WANDB_API_KEY by name."""
+    if not token:
+        return
+    print(COMMAND_LINE_WARNING.replace("--hf_token", "--wandb_token").replace("HF_TOKEN", "WANDB_API_KEY"),
+          file=sys.stderr)
+    os.environ["WANDB_API_KEY"] = token
+
+
 def secret_values() -> list[str]:
     """The secret values present in this process's environment (to scrub or to search for)."""
     return [os.environ[name] for name in SECRET_ENV_NAMES if os.environ.get(name)]

@@ -180,8 +180,23 @@ def check_results_dir(plan: JobPlan) -> list[str]:
     return []
 
 
+def check_run_identity(plan: JobPlan) -> list[str]:
+    """Refuse to resume a different run from the experiment's directory (see recipes.identity)."""
+    from recipes.identity import mismatch
+
+    if plan.restart:
+        plan.notes.append(f"--restart: {plan.opts.log_dir} is moved aside (kept as {Path(plan.opts.log_dir).name}"
+                          ".old-<time>) and the experiment starts over")
+        return []
+    problem = mismatch(plan.opts)
+    if problem and plan.dryrun:  # a dry-run shows what a launch would do
+        plan.notes.append(f"a launch would refuse: {problem}")
+        return []
+    return [problem] if problem else []
+
+
 CHECKS = (check_parallelism, check_sequence, check_training, check_weights, check_dataset, check_executor,
-          check_results_dir, check_shell_values, check_supported)
+          check_results_dir, check_shell_values, check_supported, check_run_identity)
 
 
 def validate(plan: JobPlan) -> list[str]:

@@ -98,5 +98,5 @@ def _peft_config(opts: RecipeOptions, tiny: bool) -> run.Config | None:
     if opts.task not in ("lora", "dora"):
         return None
     # `qlora` is read when RecipeOptions has it (the CLI's --qlora); peft.quantize_4bit=true works too.
-    return run.Config(C.PeftConfig, method=opts.task, dim=8 if tiny else 32, alpha=16 if tiny else 32,
+    return run.Config(C.PeftConfig, method=opts.task, dim=8, alpha=16,  # NeMo's LoRA recipe (and tutorial 004)
                       quantize_4bit=bool(getattr(opts, "qlora", False)))

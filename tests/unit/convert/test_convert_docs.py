@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 from convert_helpers import REPO, documented_commands, documented_python
 
@@ -26,14 +25,12 @@ def test_documented_commands_ran(docs_workspace):
         assert (ws / out).is_dir(), out
 
 
-def test_help_is_fast_and_does_not_import_nemo():
+def test_help_does_not_import_nemo():
     command = [c for c in documented_commands() if c.endswith("--help")]
     assert command == ["python -m recipes.convert --help"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    start = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "recipes.convert", "--help"], capture_output=True, text=True, env=env)
     assert out.returncode == 0 and "import" in out.stdout and "export" in out.stdout
-    assert time.monotonic() - start < 10
     check = "import sys, recipes.convert, recipes.conversion; print(any(m.startswith('nemo') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env).stdout.strip() == "False"
 

@@ -56,12 +56,12 @@ def test_tutorial_spellings():
     assert args.model == "8B" and args.max_steps is None and args.yes
     # `--nemo_model ${NEMO_MODEL}` with NEMO_MODEL empty: the shell drops the value.
     args = parser.parse_args(["--nemo_model", "--max_steps", "100"])
-    assert args.nemo_model is None and args.max_steps == 100
+    assert args.nemo_model == "" and args.max_steps == 100  # given empty: see recipes.tutorial
 
 
 def test_peft_choices_and_default():
     parser = build_parser("finetune")
-    assert parser.parse_args([]).peft == "lora"
+    assert parser.parse_args([]).peft == "none"  # full finetuning, as the tutorial's finetune.py
     for scheme in ("none", "lora", "dora"):
         assert parser.parse_args(["--peft", scheme]).peft == scheme
     with pytest.raises(SystemExit) as exc:

@@ -1,6 +1,7 @@
 """Every registered model × task builds on CPU and carries the documented values."""
 
 import pytest
+from pathlib import Path
 
 pytest.importorskip("nemo.collections.llm")
 
@@ -88,7 +89,11 @@ def test_finetune_data_and_starting_weights(tmp_path):
     assert recipe.data.__fn_or_cls__ is llm.FineTuningDataModule
     assert recipe.data.dataset_root == str(tmp_path) and recipe.data.seq_length == 4096
     assert recipe.data.packed_sequence_specs.packed_sequence_size == 4096
-    assert recipe.resume.restore_config.path == "nemo://meta-llama/Llama-3.1-8B-Instruct"
+    # Where NeMo itself resolves nemo://meta-llama/Llama-3.1-8B-Instruct (its model cache), by absolute path
+    # so that the import task and training agree inside a container too.
+    from nemo.lightning.resume import NEMO_MODELS_CACHE
+
+    assert recipe.resume.restore_config.path == str(Path(NEMO_MODELS_CACHE) / "meta-llama/Llama-3.1-8B-Instruct")
 
 
 def test_mmap_paths_argument_forms(tmp_path):
