@@ -13,13 +13,14 @@ FLAGS = {"account": "-a/--account", "partition": "-p/--partition", "time": "-t/-
          "sbatch": "--sbatch", "packager": "--packager", "allow_dirty": "--allow_dirty", "job_dir": "--job_dir",
          "container_image": "-i/--container_image", "container_mounts": "--container_mounts", "detach": "--detach",
          "wandb": "--wandb", "wandb_project": "--wandb_project", "packed_sequence": "--packed_sequence",
-         "sequence_parallel": "--sequence_parallel", "fp8_recipe": "--fp8_recipe"}
-_SLURM = {"account", "partition", "time", "retries", "dependency", "dependency_type", "signal", "sbatch", "packager",
+         "sequence_parallel": "--sequence_parallel", "fp8_recipe": "--fp8_recipe", "cpu_partition": "--cpu_partition",
+         "wandb_name": "--wandb_name"}
+_SLURM = {"account", "partition", "cpu_partition", "time", "retries", "dependency", "dependency_type", "signal", "sbatch", "packager",
           "allow_dirty", "job_dir", "container_image", "container_mounts", "detach"}
 _EXECUTOR_ONLY = _SLURM
 EXECUTOR_OPTIONS = {"local": set(), "torchrun": set(), "slurm": _SLURM,
                     "docker": {"container_image", "container_mounts"}}
-_BACKEND_ONLY = {"wandb", "wandb_project", "packed_sequence", "sequence_parallel"}
+_BACKEND_ONLY = {"wandb", "wandb_project", "wandb_name", "packed_sequence", "sequence_parallel"}
 BACKEND_OPTIONS = {"megatron": _BACKEND_ONLY, "hf": set()}
 
 
