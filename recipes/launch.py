@@ -83,6 +83,7 @@ def run_plan(plan: JobPlan) -> int:
     tasks, executor = prepare(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
+    print_memory_table(plan, tasks[-1][1])
     if plan.dryrun:
         return dryrun(plan, tasks, executor)
     if not plan.yes and sys.stdin.isatty() and not _confirm(plan):
@@ -91,6 +92,14 @@ def run_plan(plan: JobPlan) -> int:
     steps = [(name, task, _task_executor(name, executor, plan)) for name, task in tasks]
     return run_experiment(plan.opts.experiment, steps, executor=plan.executor, packager=plan.settings.packager,
                           detach=plan.detach, log_dir=plan.opts.log_dir)
+
+
+def print_memory_table(plan: JobPlan, recipe) -> None:
+    from recipes.memory_check import plan_table
+
+    table = plan_table(plan, recipe)
+    if table:
+        print(table, flush=True)
 
 
 def _confirm(plan: JobPlan) -> bool:

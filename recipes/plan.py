@@ -38,6 +38,9 @@ class JobPlan:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
     local_gpus: int = 0  # GPUs seen on this machine (local executors)
+    gpu_memory: float | None = None  # GiB of one GPU for the memory check (--gpu_memory, site file)
+    gpu_memory_source: str = ""
+    memory_check: bool = True
 
     @property
     def needs_import(self) -> bool:
@@ -148,7 +151,16 @@ def make_plan(entry: str, args) -> JobPlan:
     return JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
                    mounts_explicit=bool(mounts), notes=notes, problems=problems,
-                   local_gpus=local_gpus)
+                   local_gpus=local_gpus, memory_check=not getattr(args, "no_memory_check", False),
+                   **_gpu_memory(args, site))
+
+
+def _gpu_memory(args, site: dict) -> dict:
+    if getattr(args, "gpu_memory", None) is not None:
+        return {"gpu_memory": args.gpu_memory, "gpu_memory_source": "--gpu_memory"}
+    if site.get("gpu_memory") is not None:
+        return {"gpu_memory": site["gpu_memory"], "gpu_memory_source": "site setting gpu_memory"}
+    return {}
 
 
 def repo_root() -> Path:

@@ -184,8 +184,15 @@ def check_results_dir(plan: JobPlan) -> list[str]:
     return []
 
 
+def check_memory(plan: JobPlan) -> list[str]:
+    """The pre-flight memory estimate against the GPU (Megatron backend; see recipes/memory_check.py)."""
+    from recipes.memory_check import check_plan
+
+    return check_plan(plan)
+
+
 CHECKS = (check_parallelism, check_sequence, check_training, check_weights, check_dataset, check_executor,
-          check_results_dir)
+          check_results_dir, check_memory)
 
 
 def validate(plan: JobPlan) -> list[str]:
