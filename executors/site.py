@@ -4,7 +4,7 @@ Site file: ``$RECIPES_SITE_CONFIG`` or ``~/.config/llama-recipes/site.yaml``::
 
     account: my_account
     partition: batch
-    container_image: nvcr.io/nvidia/nemo:25.09
+    container_image: nvcr.io/nvidia/nemo:26.02
     container_mounts: [/lustre/data:/data]
     time: "04:00:00"
     gpu_memory: 80          # GiB of one GPU: the pre-flight memory check

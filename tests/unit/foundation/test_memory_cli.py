@@ -90,3 +90,20 @@ def test_small_model_backend_is_not_estimated(isolated, capsys, mmap_prefix):
                                       "--gpu_memory", "0.001"], capsys)
     assert code == 0, err
     assert "# memory per GPU" not in out
+
+
+def test_docs_memory_commands_run_as_documented(isolated):
+    """Every command of docs/memory.md: exit 2 where it says so, else 0; the refusal line as quoted."""
+    text = (Path(__file__).resolve().parents[3] / "docs" / "memory.md").read_text()
+    commands = [line for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S) for line in block.splitlines()
+                if line.startswith("python -m recipes.")]
+    assert len(commands) == 4
+    for line in commands:
+        command, _, comment = line.partition("#")
+        argv = command.split()
+        result = run_module(argv[2], *argv[3:], cwd=isolated)
+        expected = 2 if "exit 2" in comment else 0
+        assert result.returncode == expected, (line, result.stderr[-2000:])
+        if expected == 2:
+            quoted = " ".join(re.search(r"refused with one line: `(.+?)`", text, flags=re.S).group(1).split())
+            assert f"recipes.pretrain: error: {quoted}" in result.stderr
