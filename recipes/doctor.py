@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -32,7 +33,6 @@ def run_checks(args) -> list:
     from recipes.doctor_paths import check_model, check_results_dir
     from recipes.options import default_results_dir
     from recipes.plan import repo_root
-    import os
 
     constraints = Path(os.environ.get(CONSTRAINTS_ENV) or repo_root() / "constraints.txt")
     site_checks, site = check_site()
@@ -44,6 +44,9 @@ def run_checks(args) -> list:
 @cli_main("recipes.doctor")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from recipes.models import get_model
+
+    get_model(args.model)  # an unknown -M is a usage error (exit 2), not a failed check
     checks = run_checks(args)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))

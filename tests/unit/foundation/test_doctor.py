@@ -83,3 +83,10 @@ def test_pyxis_is_required_once_a_container_image_is_configured(isolated):
     code, out, _ = doctor("--json", env={"RECIPES_CONTAINER_IMAGE": "nvcr.io/nvidia/nemo:26.02"})
     assert by_name(out)["pyxis"]["status"] == ("OK" if has_pyxis else "FAIL")
     assert code == (0 if has_pyxis else 1)
+
+
+def test_an_unknown_model_is_a_usage_error(isolated):
+    code, out, err = doctor("-M", "13B")
+    assert code == 2 and out == ""
+    assert err.strip() == ("recipes.doctor: error: -M/--model: unknown model '13B'; choose one of "
+                           "llama31_8b, llama31_70b, llama32_1b, tiny")
