@@ -4,9 +4,10 @@ Site file: ``$RECIPES_SITE_CONFIG`` or ``~/.config/llama-recipes/site.yaml``::
 
     account: my_account
     partition: batch
-    container_image: nvcr.io/nvidia/nemo:25.09
+    container_image: nvcr.io/nvidia/nemo:26.02
     container_mounts: [/lustre/data:/data]
     time: "04:00:00"
+    gpu_memory: 80          # GiB of one GPU: the pre-flight memory check
     sbatch: {qos: normal}
     env_vars: {NCCL_DEBUG: WARN}
 """
@@ -27,6 +28,7 @@ ENV_NAMES = {
     "container_image": ("RECIPES_CONTAINER_IMAGE",),
     "container_mounts": ("RECIPES_CONTAINER_MOUNTS",),
     "time": ("RECIPES_TIME", "SBATCH_TIMELIMIT"),
+    "gpu_memory": ("RECIPES_GPU_MEMORY",),
 }
 KEYS = set(ENV_NAMES) | {"sbatch", "env_vars"}
 

@@ -106,6 +106,10 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     train.add_argument("--val_check_interval", type=int, help="validate every N steps")
     train.add_argument("--ckpt_every_n_steps", type=int, help="save a checkpoint every N steps")
     train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (WANDB_API_KEY from the env)")
+    train.add_argument("--gpu_memory", type=float, metavar="GB",
+                       help="memory of one GPU in GiB for the pre-flight estimate (default: site file, else local GPUs)")
+    train.add_argument("--no_memory_check", action="store_true",
+                       help="do not refuse a job whose memory estimate exceeds the GPU (the table is still printed)")
     train.add_argument("--wandb_project")
     train.add_argument("--wandb_name", help="W&B run name (default: the experiment name)")
     train.add_argument("--wandb_token", help="deprecated: export WANDB_API_KEY instead (command lines are visible)")

@@ -91,6 +91,7 @@ def run_plan(plan: JobPlan) -> int:
     tasks, executor = prepare(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
+    print_memory_table(plan, tasks[-1][1])
     if plan.dryrun:
         return dryrun(plan, tasks, executor)
     if not plan.yes and sys.stdin.isatty() and not _confirm(plan):
@@ -113,6 +114,14 @@ def _claim_experiment_dir(plan: JobPlan) -> None:
         if moved:
             print(f"--restart: the previous {plan.opts.experiment} is kept in {moved}", file=sys.stderr)
     identity.record(plan.opts)
+
+
+def print_memory_table(plan: JobPlan, recipe) -> None:
+    from recipes.memory_check import plan_table
+
+    table = plan_table(plan, recipe)
+    if table:
+        print(table, flush=True)
 
 
 def _confirm(plan: JobPlan) -> bool:

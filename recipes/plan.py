@@ -51,6 +51,9 @@ class JobPlan:
     explicit: set[str] = field(default_factory=set)  # argparse dests the user set on the command line
     overridden: dict[str, str] = field(default_factory=dict)  # RecipeOptions field -> the override that set it
     recipe: object = None  # the built and overridden training recipe, once made (recipes.built)
+    gpu_memory: float | None = None  # GiB of one GPU for the memory check (--gpu_memory, site file)
+    gpu_memory_source: str = ""
+    memory_check: bool = True
 
     @property
     def needs_import(self) -> bool:
@@ -232,10 +235,19 @@ def make_plan(entry: str, args) -> JobPlan:
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
                    restart=args.restart,
                    mounts_explicit=bool(mounts), notes=notes, problems=problems,
-                   local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args))
+                   local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args),
+                   memory_check=not getattr(args, "no_memory_check", False), **_gpu_memory(args, site))
     if settings.container_image and not mounts:
         settings.container_mounts = auto_mounts(plan)
     return plan
+
+
+def _gpu_memory(args, site: dict) -> dict:
+    if getattr(args, "gpu_memory", None) is not None:
+        return {"gpu_memory": args.gpu_memory, "gpu_memory_source": "--gpu_memory"}
+    if site.get("gpu_memory") is not None:
+        return {"gpu_memory": site["gpu_memory"], "gpu_memory_source": "site setting gpu_memory"}
+    return {}
 
 
 def repo_root() -> Path:

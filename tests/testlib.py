@@ -14,7 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SECRET_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "NGC_API_KEY")
 SITE_ENV_NAMES = ("RECIPES_ACCOUNT", "SBATCH_ACCOUNT", "RECIPES_PARTITION", "SBATCH_PARTITION",
-                  "RECIPES_CONTAINER_IMAGE", "RECIPES_CONTAINER_MOUNTS", "RECIPES_TIME", "SBATCH_TIMELIMIT")
+                  "RECIPES_CONTAINER_IMAGE", "RECIPES_CONTAINER_MOUNTS", "RECIPES_TIME", "SBATCH_TIMELIMIT",
+                  "RECIPES_GPU_MEMORY")
 
 
 def write_mmap(prefix: Path, documents: list[list[int]]) -> Path:

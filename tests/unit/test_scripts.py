@@ -50,11 +50,22 @@ def test_container_setup_keeps_the_stack():
     assert check.stdout.strip() == str(REPO / "recipes" / "__init__.py")
 
 
+def test_container_setup_refuses_an_image_without_nemo(tmp_path):
+    """An environment with no NeMo (as a plain PyTorch image): refused with the fix, nothing installed."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    python = tmp_path / "bare" / "bin" / "python"
+    proc = bash("setup.sh", "--container", env={"PYTHON": str(python)})
+    assert proc.returncode == 1
+    assert "--container: this environment has no NeMo (nemo-toolkit); use nvcr.io/nvidia/nemo:26.02" in proc.stderr
+    assert not list((tmp_path / "bare").rglob("recipes*")), "nothing may be installed"
+
+
 def test_dockerfile_builds_on_a_pinned_ngc_image_without_replacing_it():
     text = (REPO / "docker" / "Dockerfile").read_text()
     image = re.search(r"ARG NEMO_IMAGE=(\S+)", text).group(1)
     assert re.fullmatch(r"nvcr\.io/nvidia/nemo:\d\d\.\d\d(\.\d+)?", image), "pin a dated NGC tag"
     assert "FROM ${NEMO_IMAGE}" in text and "scripts/setup.sh --container" in text
+    assert image == "nvcr.io/nvidia/nemo:26.02" and "python -m recipes.doctor" in text.split("RUN ")[-1]
     for source in re.findall(r"^COPY (.+) \S+$", text, flags=re.M):
         for path in source.split():
             assert (REPO / path).exists(), f"Dockerfile copies missing {path}"
