@@ -87,15 +87,14 @@ def text_metrics(predictions: list[str], references: list[str], tokenize: str) -
 
 
 def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[float]]:
+    from recipes.data.sft_tokens import SFTEncoder
     from recipes.hf.inference import generate, load_for_inference
-    from recipes.hf.sft import split_template
 
     model, tokenizer = load_for_inference(args.model_path, args.adapter)
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    encoder = SFTEncoder(tokenizer, args.prompt_template, "--prompt_template")  # the training prompt
     predictions, lengths, latencies = [], [], []
     for row in rows:
-        context, _ = split_template(args.prompt_template, {**row, "output": ""})
-        prompt = bos + tokenizer.encode(context, add_special_tokens=False)
+        prompt = encoder.prompt_ids(row)
         started = time.perf_counter()
         new_ids = generate(model, tokenizer, prompt, args.max_new_tokens)
         latencies.append(time.perf_counter() - started)
