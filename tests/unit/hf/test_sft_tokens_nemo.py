@@ -114,7 +114,7 @@ def test_inference_prompts_are_the_training_context(template, tmp_path, tokenize
     """Chat's and evaluate's prompt for a conversation == NeMo's context of the training row it became."""
     from recipes.chat import Conversation
     from recipes.data.sft import prepare_sft
-    from recipes.data.sft_tokens import SFTEncoder
+    from recipes.evaluate import prompts
 
     dialogue = ["What is 2 plus 2?", "4", "And 3 plus 3?", "6"]
     source = tmp_path / "dialogue.jsonl"
@@ -127,7 +127,7 @@ def test_inference_prompts_are_the_training_context(template, tmp_path, tokenize
     conversation.turns.append((dialogue[0], dialogue[1]))
     assert conversation.prompt_ids(dialogue[2]) == last["context_ids"]
     row = json.loads((tmp_path / "d/training.jsonl").read_text().splitlines()[-1])
-    assert SFTEncoder(tokenizer).prompt_ids(row) == last["context_ids"]  # what evaluate sends
+    assert prompts(tokenizer, "{input} {output}", [row]) == [last["context_ids"]]  # what evaluate sends
 
 
 def test_text_bos_in_old_folders_is_refused(tmp_path, tokenizer):
