@@ -3,8 +3,9 @@
     python -m recipes.chat --model_path RUN/hf_base --adapter RUN/hf_adapter --prompt "What is 2 plus one?"
 
 REPL commands: ``/reset`` forgets the conversation, ``/exit`` (or Ctrl-D) quits. The tokenizer's
-chat template is used when it has one (instruct models); otherwise turns are plain text in the
-finetuning format "{input} {output}", one turn per line.
+chat template is used when it has one (instruct models); otherwise the conversation is written as
+``prepare_sft --template`` writes a dialogue's input and tokenized like the training rows
+(recipes.data.sft_tokens), so the prompt is the one the model was finetuned on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recipes.errors import cli_main
+from recipes.errors import UsageError, cli_main
 
 PROG = "python -m recipes.chat"
 
@@ -22,6 +23,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model_path", required=True, help="HF model dir (or an adapter dir: its base is used)")
     parser.add_argument("--adapter", help="LoRA/DoRA adapter dir, applied unmerged")
     parser.add_argument("--system_prompt", default=None)
+    parser.add_argument("--template", default="plain",
+                        help="the prepare_sft --template of the training data: plain, alpaca, llama3 or a format")
+    parser.add_argument("--max_turns", type=int, default=3,
+                        help="previous turns kept in the prompt, as prepare_sft --max_turns (default 3)")
     parser.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
     parser.add_argument("--top_p", type=float, default=0.9)
     parser.add_argument("--max_new_tokens", type=int, default=256)
@@ -31,8 +36,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Conversation:
-    def __init__(self, tokenizer, system_prompt: str | None):
+    def __init__(self, tokenizer, system_prompt: str | None, template: str = "plain", max_turns: int = 3):
         self.tokenizer, self.system_prompt = tokenizer, system_prompt
+        self.template, self.max_turns = template, max_turns
         self.turns: list[tuple[str, str]] = []
 
     def reset(self) -> None:
@@ -46,9 +52,21 @@ class Conversation:
                 messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             messages.append({"role": "user", "content": user})
             return list(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
-        lines = ([self.system_prompt] if self.system_prompt else []) + [f"{q} {a}" for q, a in self.turns] + [user]
-        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        return bos + tok.encode("\n".join(lines), add_special_tokens=False)
+        from recipes.data.sft_tokens import SFTEncoder
+
+        return SFTEncoder(tok).prompt_ids({"input": self.prompt_text(user)})
+
+    def prompt_text(self, user: str) -> str:
+        """The conversation as ``prepare_sft`` writes a dialogue's ``input`` under the template."""
+        from recipes.data.sft_formats import Example, render
+
+        utterances = [text for turn in self.turns for text in turn] + [user]
+        text, _ = render(Example(tuple(utterances[-self.max_turns:]), ""), self.template)
+        if not self.system_prompt:
+            return text
+        if self.template == "llama3":
+            return f"<|start_header_id|>system<|end_header_id|>\n\n{self.system_prompt}<|eot_id|>{text}"
+        return f"{self.system_prompt}\n{text}"
 
     def reply(self, model, user: str, args) -> str:
         from recipes.hf.inference import generate
@@ -83,13 +101,21 @@ def repl(model, conversation: Conversation, args) -> None:
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from recipes.data.sft_formats import check_template
+
+    try:
+        args.template = check_template(args.template)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.max_turns < 1:
+        raise UsageError(f"--max_turns {args.max_turns}: must be at least 1")
     import torch
 
     from recipes.hf.inference import load_for_inference
 
     torch.manual_seed(args.seed)
     model, tokenizer = load_for_inference(args.model_path, args.adapter)
-    conversation = Conversation(tokenizer, args.system_prompt)
+    conversation = Conversation(tokenizer, args.system_prompt, args.template, args.max_turns)
     if args.prompt is not None:
         print(conversation.reply(model, args.prompt, args))
         return 0

@@ -86,16 +86,20 @@ def text_metrics(predictions: list[str], references: list[str], tokenize: str) -
             "mean_response_chars": sum(len(p) for p in predictions) / len(predictions)}
 
 
+def prompts(tokenizer, template: str, rows: list[dict]) -> list[list[int]]:
+    """Each row's training context (BOS + the template up to ``{output}``), tokenized as in training."""
+    from recipes.data.sft_tokens import SFTEncoder
+
+    encoder = SFTEncoder(tokenizer, template, "--prompt_template")
+    return [encoder.prompt_ids(row) for row in rows]
+
+
 def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[float]]:
     from recipes.hf.inference import generate, load_for_inference
-    from recipes.hf.sft import split_template
 
     model, tokenizer = load_for_inference(args.model_path, args.adapter)
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     predictions, lengths, latencies = [], [], []
-    for row in rows:
-        context, _ = split_template(args.prompt_template, {**row, "output": ""})
-        prompt = bos + tokenizer.encode(context, add_special_tokens=False)
+    for prompt in prompts(tokenizer, args.prompt_template, rows):
         started = time.perf_counter()
         new_ids = generate(model, tokenizer, prompt, args.max_new_tokens)
         latencies.append(time.perf_counter() - started)

@@ -104,8 +104,12 @@ def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
         from nemo.collections.llm.gpt.data.packed_sequence import PackedSequenceSpecs
 
         packed = run.Config(PackedSequenceSpecs, packed_sequence_size=length)
+    from recipes.data.sft_tokens import NEMO_DATASET_KWARGS
+
+    # The tokenization the small-model backend shares (BOS added, unlike NeMo's default).
     recipe.data = run.Config(llm.FineTuningDataModule, dataset_root=opts.dataset_path, seed=opts.seed,
-                             tokenizer=_hf_tokenizer_config(opts), packed_sequence_specs=packed, **batch)
+                             tokenizer=_hf_tokenizer_config(opts), packed_sequence_specs=packed,
+                             dataset_kwargs=dict(NEMO_DATASET_KWARGS), **batch)
 
 
 def mmap_paths_argument(spec: str):

@@ -119,13 +119,14 @@ def _alpaca(example: Example) -> str:
 
 
 def _llama3(example: Example) -> str:
-    """Llama 3.1 chat format up to the assistant header (NeMo's SFT dataset does not add BOS itself)."""
+    """Llama 3.1 chat format up to the assistant header, without ``<|begin_of_text|>``: the SFT
+    tokenization (recipes.data.sft_tokens) adds BOS to every template, so text BOS would be a second one."""
     turns = list(example.history)
     if example.context:
         turns[-1] = f"{turns[-1]}\n\n{example.context}"
-    parts = ["<|begin_of_text|>"]
+    parts = []
     for distance, text in enumerate(reversed(turns)):  # the last turn is the user's, then alternate
         role = "user" if distance % 2 == 0 else "assistant"
-        parts.insert(1, f"<|start_header_id|>{role}<|end_header_id|>\n\n{text}<|eot_id|>")
+        parts.insert(0, f"<|start_header_id|>{role}<|end_header_id|>\n\n{text}<|eot_id|>")
     parts.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
     return "".join(parts)

@@ -72,13 +72,13 @@ def test_templates(tmp_path, llama3):
     assert first["plain"] == {"input": "Translate\n\ncat", "output": "貓"}
     assert first["alpaca"]["input"].endswith("### Instruction:\nTranslate\n\n### Input:\ncat\n\n### Response:\n")
     assert first["Q: {input}\\nA: "] == {"input": "Q: Translate\n\ncat\nA: ", "output": "貓"}
-    assert first["llama3"] == {"input": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nTranslate\n\ncat"
+    assert first["llama3"] == {"input": "<|start_header_id|>user<|end_header_id|>\n\nTranslate\n\ncat"
                                         "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
                                "output": "貓<|eot_id|>"}
     last = next(r for r in rendered["llama3"] if r["output"] == "fine<|eot_id|>")["input"]
     assert last.count("user<|end_header_id|>") == 2 and last.count("assistant<|end_header_id|>") == 2
     ids = llama3(last, add_special_tokens=False).input_ids
-    assert ids[0] == 128000 and ids.count(128006) == 4 and ids.count(128009) == 3  # real special tokens
+    assert 128000 not in ids and ids.count(128006) == 4 and ids.count(128009) == 3  # real special tokens
 
 
 def test_rejections_dedupe_and_length_filter_are_reported_with_lines(tmp_path, capsys):

@@ -80,7 +80,7 @@ def test_chat_template_is_used_when_the_tokenizer_has_one(tokenizer):
     assert conversation.prompt_ids("ok?") == [3, 2, 5, 3, 0]
     plain = Conversation(tokenizer, None)
     plain.turns.append(("2+2?", "4"))
-    assert tokenizer.decode(plain.prompt_ids("3+3?")) == "<|begin_of_text|>2+2? 4\n3+3?"
+    assert tokenizer.decode(plain.prompt_ids("3+3?")) == "<|begin_of_text|>2+2?\n4\n3+3?"  # prepare_sft's plain
 
 
 def test_merge_rejects_a_non_adapter(lora_run, tmp_path, capsys):

@@ -67,7 +67,8 @@ def test_sft_sample_masks_the_prompt_and_ends_with_eos(tmp_path, tokenizer):
     full = [tokenizer.bos_token_id] + tokenizer.encode("Capital of France? Paris", add_special_tokens=False)
     assert sample["input_ids"].tolist() == full  # same tokens as the joined prompt
     short = SFTSamples(str(tmp_path), "train", tokenizer, seq_length=4)[0]
-    assert len(short["input_ids"]) == 4 and short["labels"][-1] == tokenizer.eos_token_id
+    # NeMo's max_seq_length counts BOS..EOS: the model sees seq_length - 1 of them.
+    assert len(short["input_ids"]) == 3 and short["labels"][-1] == tokenizer.eos_token_id
 
 
 def test_bad_jsonl_row_names_file_and_line(tmp_path, tokenizer):
