@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recipes.errors import cli_main
+from recipes.argcheck import Checks, Parser
+from recipes.errors import UsageError, cli_main
 
 PROG = "recipes.convert"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=f"python -m {PROG}",
         description="Convert Llama checkpoints: Hugging Face/Meta -> NeMo 2 (import), NeMo 2 -> Hugging Face (export).",
     )
@@ -43,9 +44,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_args(args: argparse.Namespace, checks: Checks) -> None:
+    """The source's and the output's problems together, before NeMo is imported."""
+    from recipes.atomic import output_problems
+    from recipes.conversion.nemo_source import validate_nemo_ckpt
+    from recipes.conversion.sources import resolve_import_source
+    from recipes.conversion.staging import check_output
+
+    try:
+        (resolve_import_source if args.command == "import" else validate_nemo_ckpt)(args.source)
+    except UsageError as exc:
+        checks.add(*getattr(exc, "problems", [str(exc)]))
+    # The output's shape here (under a file, a file, not writable); existence and free space in staging.
+    problems = output_problems(args.output_path, True, "--output_path")
+    if not problems:
+        try:
+            check_output(args.output_path, args.overwrite, 0)
+        except UsageError as exc:
+            problems = [str(exc)]
+    checks.add(*problems)
+    checks.done()
+
+
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, checks = build_parser().parse_collecting(argv)
+    check_args(args, checks)
     # Lazy: `--help` and argument errors must not pay for importing NeMo.
     from recipes.conversion import export_hf, import_hf
 

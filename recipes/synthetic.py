@@ -37,7 +37,9 @@ def write_synthetic(samples: int | str, seed: int | str, output_dir: str, lang: 
     from recipes.atomic import output_problems
 
     checks = checks or Checks()
-    samples = checks.integer("--samples", samples, low=MIN_SAMPLES, high=MAX_SAMPLES)
+    samples = checks.integer("--samples", samples, high=MAX_SAMPLES)
+    if samples is not None and samples < MIN_SAMPLES:
+        checks.add(f"--samples {samples}: need at least {MIN_SAMPLES} to fill training, validation and test")
     seed = checks.integer("--seed", seed)
     lang = checks.choice("--lang", lang, LANGS)
     checks.add(*output_problems(output_dir, overwrite, "--output_dir"))
