@@ -67,8 +67,6 @@ def _non_empty(path: Path) -> bool:
 
 def _holds_any(path: Path, inputs: Iterable[str | os.PathLike]) -> bool:
     """Replacing ``path`` would delete one of ``inputs`` (it is the input or a folder above it)."""
-    if not path.is_dir():
-        return False
     root = path.resolve()
     for item in inputs:
         resolved = Path(item).resolve()
