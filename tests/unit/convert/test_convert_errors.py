@@ -11,6 +11,7 @@ from convert_helpers import LLAMA_CONFIG, assert_nothing_written, hf_dir, nemo_d
 from recipes.convert import build_parser, main
 from recipes.errors import UsageError
 
+
 def run(capsys, *argv) -> str:
     code = main(list(argv))
     err = capsys.readouterr().err.strip()
