@@ -187,18 +187,18 @@ def _test_rows(args, checks: Checks) -> list[dict]:
 
 
 def _template_problems(template: str, row: dict) -> list[str]:
-    """--prompt_template must format every row: fields the rows lack are named here, not as a KeyError."""
-    from recipes.hf.sft import split_template
-
+    """--prompt_template must format every row: a field the rows lack is named here, not a KeyError later.
+    (Read with the standard library's format parser, apart from the prompt building itself.)"""
     try:
-        split_template(template, {**row, "output": ""})
-    except UsageError as exc:
-        return [f"--prompt_template {template!r}: must contain {{output}}" if "{output}" in str(exc) else str(exc)]
-    except (KeyError, IndexError) as exc:
-        return [f"--prompt_template {template!r}: the rows have no field {exc}; use {{input}} and {{output}} "
-                f"or fields of the rows ({', '.join(sorted(row))})"]
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
         return [f"--prompt_template {template!r}: not a format string ({exc}); double literal braces as {{{{ }}}}"]
+    if "output" not in fields:
+        return [f"--prompt_template {template!r}: must contain {{output}}"]
+    missing = sorted({name for name in fields if name != "output" and name not in row})
+    if missing:
+        return [f"--prompt_template {template!r}: the rows have no field {missing[0]!r}; use {{input}} and "
+                f"{{output}} or fields of the rows ({', '.join(sorted(row))})"]
     return []
 
 
