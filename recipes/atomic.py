@@ -101,7 +101,7 @@ def _staged(final: Path, folder: bool) -> Iterator[Path]:
         if not temp.exists():
             raise RuntimeError(f"nothing was written to {temp}")
         _fsync_tree(temp)
-        _promote(temp, final)
+        promote(temp, final)
     except BaseException:
         remove(temp)
         if created is not None:
@@ -133,7 +133,8 @@ def _fsync_tree(path: Path) -> None:
         os.close(directory)
 
 
-def _promote(temp: Path, final: Path) -> None:
+def promote(temp: Path, final: Path) -> None:
+    """Rename a finished ``temp`` to ``final``; an existing ``final`` is swapped out only then."""
     if not (final.exists() or final.is_symlink()):
         os.replace(temp, final)
         return
