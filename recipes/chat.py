@@ -13,26 +13,53 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recipes.errors import UsageError, cli_main
+from recipes.argcheck import Parser
+from recipes.errors import cli_main
 
 PROG = "python -m recipes.chat"
+MAX_NEW_TOKENS = 100_000
+DEFAULT_TOP_P = "0.9"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    """The checked command line; every problem (the model folders' files included) reported together."""
+    from recipes.hf.inference import model_dir_problems
+
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_path", required=True, help="HF model dir (or an adapter dir: its base is used)")
     parser.add_argument("--adapter", help="LoRA/DoRA adapter dir, applied unmerged")
     parser.add_argument("--system_prompt", default=None)
     parser.add_argument("--template", default="plain",
                         help="the prepare_sft --template of the training data: plain, alpaca, llama3 or a format")
-    parser.add_argument("--max_turns", type=int, default=3,
+    parser.add_argument("--max_turns", default="3",
                         help="previous turns kept in the prompt, as prepare_sft --max_turns (default 3)")
-    parser.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
-    parser.add_argument("--top_p", type=float, default=0.9)
-    parser.add_argument("--max_new_tokens", type=int, default=256)
+    parser.add_argument("--temperature", default="0.7", help="0 = greedy, at most 100 (default 0.7)")
+    parser.add_argument("--top_p", default=None, help="nucleus sampling mass in (0, 1] (default 0.9); "
+                                                      "needs --temperature above 0")
+    parser.add_argument("--max_new_tokens", default="256", help="at least 1 (default 256)")
     parser.add_argument("--prompt", help="answer this one message and exit")
-    parser.add_argument("--seed", type=int, default=1234)
-    return parser.parse_args(argv)
+    parser.add_argument("--seed", default="1234")
+    args, checks = parser.parse_collecting(argv)
+    args.temperature = checks.number("--temperature", args.temperature, low=0, high=100)
+    if args.top_p is not None and args.temperature == 0:
+        checks.add(f"--top_p {args.top_p}: greedy decoding (--temperature 0) does not sample; drop one of them")
+    args.top_p = checks.number("--top_p", DEFAULT_TOP_P if args.top_p is None else args.top_p, low=0, high=1)
+    if args.top_p == 0:
+        checks.add("--top_p 0: must be above 0 (1 keeps every token)")
+    args.max_new_tokens = checks.integer("--max_new_tokens", args.max_new_tokens, low=1, high=MAX_NEW_TOKENS)
+    args.seed = checks.integer("--seed", args.seed, low=0, high=2**63 - 1)
+    args.max_turns = checks.integer("--max_turns", args.max_turns, low=1, high=10_000)
+    try:
+        from recipes.data.sft_formats import check_template
+
+        args.template = check_template(args.template)
+    except ValueError as exc:
+        checks.add(str(exc))
+    if args.prompt is not None and not args.prompt.strip():
+        checks.add("--prompt: empty; give a message or leave --prompt out for the interactive chat")
+    checks.add(*model_dir_problems(args.model_path, args.adapter)[2])
+    checks.done()
+    return args
 
 
 class Conversation:
@@ -101,14 +128,6 @@ def repl(model, conversation: Conversation, args) -> None:
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from recipes.data.sft_formats import check_template
-
-    try:
-        args.template = check_template(args.template)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    if args.max_turns < 1:
-        raise UsageError(f"--max_turns {args.max_turns}: must be at least 1")
     import torch
 
     from recipes.hf.inference import load_for_inference

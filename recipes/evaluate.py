@@ -15,27 +15,33 @@ import sys
 import time
 from pathlib import Path
 
+from recipes.argcheck import Checks, Parser
 from recipes.errors import UsageError, cli_main
 
 PROG = "python -m recipes.evaluate"
+# sacrebleu's tokenizers that need no download (spm/flores fetch a model, *-mecab need MeCab).
+BLEU_TOKENIZERS = ("13a", "zh", "intl", "char", "none")
+MAX_NEW_TOKENS = 100_000
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 LABEL_MAX_WORDS = 3
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Checks]:
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_path", required=True, help="HF model dir (<log_dir>/hf_model or hf_base)")
     parser.add_argument("--test_file", required=True, help='JSONL rows {"input": ..., "output": ...}')
     parser.add_argument("--adapter", help="LoRA/DoRA adapter dir (<log_dir>/hf_adapter)")
-    parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--max_new_tokens", default="64", help="tokens generated per row, at least 1 (default 64)")
     parser.add_argument("--log_dir", help="training run dir: its loss curves are plotted")
     parser.add_argument("--output", help="report path (default <log_dir>/eval/report.json or ./eval_report.json)")
-    parser.add_argument("--bleu_tokenize", help="sacrebleu tokenizer (default 13a; zh when references are CJK)")
+    parser.add_argument("--bleu_tokenize", help=f"sacrebleu tokenizer: {', '.join(BLEU_TOKENIZERS)} "
+                                                "(default 13a; zh when references are CJK)")
     parser.add_argument("--labels", action="store_true",
                         help="also report accuracy and macro-F1 (automatic when references are short labels)")
     parser.add_argument("--prompt_template", default="{input} {output}", help="the template used in training")
-    parser.add_argument("--limit", type=int, help="evaluate the first N rows only")
-    return parser.parse_args(argv)
+    parser.add_argument("--limit", help="evaluate the first N rows only")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing report (and its plot)")
+    return parser.parse_collecting(argv)
 
 
 def choose_bleu_tokenize(references: list[str], requested: str | None) -> str:
@@ -109,6 +115,7 @@ def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[f
 
 
 def plot_curves(log_dir: str, path: Path) -> str | None:
+    from recipes.atomic import atomic_file
     from recipes.hf.metrics import load_curves
 
     curves = load_curves(log_dir)
@@ -127,7 +134,8 @@ def plot_curves(log_dir: str, path: Path) -> str | None:
     ax.set_ylabel("loss")
     ax.set_title(Path(log_dir).name)
     ax.legend()
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_file(path) as temp:
+        fig.savefig(temp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return str(path)
 
@@ -138,19 +146,70 @@ def default_output(args) -> Path:
     return Path(args.log_dir) / "eval" / "report.json" if args.log_dir else Path("eval_report.json")
 
 
-@cli_main(PROG)
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def check_args(args, checks: Checks) -> list[dict]:
+    """Every problem of the command line, before the model is loaded; the test rows."""
+    from recipes.atomic import output_problems
+    from recipes.hf.inference import model_dir_problems
+
+    args.max_new_tokens = checks.integer("--max_new_tokens", args.max_new_tokens, low=1, high=MAX_NEW_TOKENS)
+    args.limit = checks.integer("--limit", args.limit, low=1)
+    checks.choice("--bleu_tokenize", args.bleu_tokenize, BLEU_TOKENIZERS)
+    checks.add(*model_dir_problems(args.model_path, args.adapter)[2])
+    rows = _test_rows(args, checks)
+    if args.log_dir and not Path(args.log_dir).is_dir():
+        checks.add(f"--log_dir: {args.log_dir} is not a directory; pass the training run's log dir")
+    output = default_output(args)
+    checks.add(*output_problems(output, args.overwrite, "--output", folder=False, inputs=[args.test_file]))
+    if args.log_dir and not checks.problems:
+        checks.add(*output_problems(output.with_suffix(".png"), args.overwrite, "--output", folder=False))
+    checks.done()
+    return rows
+
+
+def _test_rows(args, checks: Checks) -> list[dict]:
     from recipes.hf.sft import read_jsonl
 
-    if not Path(args.test_file).is_file():
-        raise UsageError(f"--test_file: {args.test_file} not found; "
-                         'pass a JSONL file of {"input": ..., "output": ...} rows')
-    if args.log_dir and not Path(args.log_dir).is_dir():
-        raise UsageError(f"--log_dir: {args.log_dir} is not a directory; pass the training run's log dir")
-    rows = read_jsonl(args.test_file)[: args.limit]
+    if not checks.input_file("--test_file", args.test_file, 'pass a JSONL file of {"input": ..., "output": ...} rows'):
+        return []
+    try:
+        rows = read_jsonl(args.test_file)[: args.limit]
+    except UsageError as exc:
+        checks.add(f"--test_file {exc}")
+        return []
+    except (UnicodeDecodeError, TypeError):
+        checks.add(f"--test_file {args.test_file}: not UTF-8 JSONL objects; pass a JSONL file of "
+                   '{"input": ..., "output": ...} rows')
+        return []
     if not rows:
-        raise UsageError(f"--test_file: {args.test_file} has no rows")
+        checks.add(f"--test_file: {args.test_file} has no rows")
+    for row in rows:
+        problems = _template_problems(args.prompt_template, row)
+        if problems:
+            checks.add(*problems)
+            break
+    return rows
+
+
+def _template_problems(template: str, row: dict) -> list[str]:
+    """--prompt_template must format every row: a field the rows lack is named here, not a KeyError later.
+    (Read with the standard library's format parser, apart from the prompt building itself.)"""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return [f"--prompt_template {template!r}: not a format string ({exc}); double literal braces as {{{{ }}}}"]
+    if "output" not in fields:
+        return [f"--prompt_template {template!r}: must contain {{output}}"]
+    missing = sorted({name for name in fields if name != "output" and name not in row})
+    if missing:
+        return [f"--prompt_template {template!r}: the rows have no field {missing[0]!r}; use {{input}} and "
+                f"{{output}} or fields of the rows ({', '.join(sorted(row))})"]
+    return []
+
+
+@cli_main(PROG)
+def main(argv: list[str] | None = None) -> int:
+    args, checks = parse_args(argv)
+    rows = check_args(args, checks)
     references = [str(row["output"]) for row in rows]
     predictions, lengths, latencies = run_generation(args, rows)
     report = {"model_path": args.model_path, "adapter": args.adapter, "test_file": args.test_file,
@@ -160,17 +219,25 @@ def main(argv: list[str] | None = None) -> int:
               "latency_p50_s": percentile(latencies, 0.5), "latency_p95_s": percentile(latencies, 0.95)}
     if args.labels or looks_like_labels(references):
         report.update(label_metrics(predictions, references))
-    output = default_output(args)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if args.log_dir:
-        report["loss_plot"] = plot_curves(args.log_dir, output.with_suffix(".png"))
     report["samples"] = [{"input": r["input"], "reference": ref, "prediction": p}
                          for r, ref, p in zip(rows, references, predictions)][:20]
-    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    output = write_outputs(args, report)
     summary = {k: v for k, v in report.items() if k not in ("samples", "labels")}
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"report: {output}", file=sys.stderr)
     return 0
+
+
+def write_outputs(args, report: dict) -> Path:
+    """The plot, then the report, each under a temporary name renamed into place."""
+    from recipes.atomic import atomic_file
+
+    output = default_output(args)
+    if args.log_dir:
+        report["loss_plot"] = plot_curves(args.log_dir, output.with_suffix(".png"))
+    with atomic_file(output) as temp:
+        temp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return output
 
 
 if __name__ == "__main__":

@@ -8,50 +8,58 @@ The merged model is written to a temporary sibling directory and renamed into pl
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
-from recipes.errors import UsageError, cli_main
+from recipes.argcheck import Checks, Parser
+from recipes.errors import cli_main
 
 PROG = "python -m recipes.merge_lora"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="base HF model dir (<log_dir>/hf_base or the finetuned model)")
     parser.add_argument("--adapter", required=True, help="adapter dir (<log_dir>/hf_adapter)")
     parser.add_argument("--output_path", required=True, help="where the merged model goes")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output_path")
-    return parser.parse_args(argv)
+    args, checks = parser.parse_collecting(argv)
+    check_paths(args.base, args.adapter, args.output_path, args.overwrite, checks)
+    return args
+
+
+def check_paths(base: str, adapter: str, output_path: str | Path, overwrite: bool, checks: Checks) -> tuple[str, str]:
+    """Every problem of the three folders, together, before torch is imported."""
+    from recipes.atomic import output_problems
+    from recipes.hf.inference import model_dir_problems
+
+    base, adapter, problems = model_dir_problems(base, adapter, "--base", "--adapter")
+    checks.add(*problems)
+    checks.add(*output_problems(output_path, overwrite, "--output_path", inputs=[p for p in (base, adapter) if p]))
+    if not checks.problems and Path(output_path).resolve() in (Path(base).resolve(), Path(adapter).resolve()):
+        checks.add(f"--output_path: {output_path} is an input directory; choose a new path")
+    checks.done()
+    return base, adapter
 
 
 def merge(base: str, adapter: str, output_path: str | Path, overwrite: bool = False) -> Path:
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    from recipes.hf.inference import resolve_model_dirs
-    from recipes.hf.modeling import atomic_replace_dir
-    from recipes.tokenizer import load_tokenizer
+    from recipes.atomic import atomic_dir
+    from recipes.hf.inference import load_adapter, load_model, load_tokenizer_from
 
-    base, adapter = resolve_model_dirs(base, adapter)
-    output = Path(output_path)
-    if output.exists() and not overwrite:
-        raise UsageError(f"--output_path: {output} exists; pass --overwrite or choose a new path")
-    if output.resolve() in (Path(base).resolve(), Path(adapter).resolve()):
-        raise UsageError(f"--output_path: {output} is an input directory; choose a new path")
+    base, adapter = check_paths(base, adapter, output_path, overwrite, Checks())
     # fp32 so the merge adds the low-rank update without rounding it away.
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, local_files_only=True)
-    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    tmp = output.with_name(f".tmp-{output.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp)
+    model = load_model(base, "--base", torch.float32)
+    merged = load_adapter(model, adapter, "--adapter").merge_and_unload()
     tokenizer_dir = adapter if (Path(adapter) / "tokenizer_config.json").exists() else base
+    tokenizer = None
     if (Path(tokenizer_dir) / "tokenizer_config.json").exists():
-        load_tokenizer(tokenizer_dir).save_pretrained(tmp)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_replace_dir(tmp, output)
-    return output
+        tokenizer = load_tokenizer_from(tokenizer_dir, "--adapter" if tokenizer_dir == adapter else "--base")
+    with atomic_dir(output_path) as temp:
+        merged.save_pretrained(temp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(temp)
+    return Path(output_path)
 
 
 @cli_main(PROG)

@@ -8,6 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
+from recipes.atomic import promote as _promote
+from recipes.atomic import remove as _remove
+from recipes.atomic import temp_sibling
 from recipes.errors import UsageError
 
 GiB = 1024**3
@@ -54,8 +57,7 @@ def _existing_parent(path: Path) -> Path:
 
 
 def _temp_name(output: Path, kind: str) -> Path:
-    # Same parent so the final rename is atomic (same filesystem); hidden so nobody picks it up.
-    return output.parent / f".{output.name}.{kind}-{os.getpid()}"
+    return temp_sibling(output, kind)
 
 
 @contextlib.contextmanager
@@ -73,29 +75,6 @@ def staged_output(output: Path) -> Iterator[Path]:
     finally:
         _remove(staging)
         _remove(staging.with_name(staging.name + ".lock"))  # NeMo's connector lock file
-
-
-def _promote(staging: Path, output: Path) -> None:
-    if not output.exists():
-        staging.rename(output)
-        return
-    # --overwrite: the old output stays in place until the new one is complete.
-    old = _temp_name(output, "old")
-    _remove(old)
-    output.rename(old)
-    try:
-        staging.rename(output)
-    except BaseException:
-        old.rename(output)
-        raise
-    _remove(old)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 @contextlib.contextmanager

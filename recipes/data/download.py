@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
+from recipes.argcheck import Checks
+from recipes.atomic import atomic_file, output_problems
 from recipes.errors import UsageError
 
 LOCAL_ROUTE = ("download it where the hub is reachable (python -m recipes.download ...) and pass the JSONL "
@@ -17,6 +20,8 @@ LOCAL_ROUTE = ("download it where the hub is reachable (python -m recipes.downlo
 
 # The hub's automatic parquet export of a data set, readable without its loading script.
 PARQUET_REVISION = "refs/convert/parquet"
+# A split name becomes part of the file name: no path separators, no leading dot.
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,18 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _what(repo_id: str, config: str | None) -> str:
+    return f"{repo_id}" + (f" ({config})" if config else "")
+
+
+def _offline_problem(repo_id: str, config: str | None) -> str:
+    return f"{_what(repo_id, config)}: the Hugging Face hub is offline (HF_HUB_OFFLINE=1); {LOCAL_ROUTE}"
+
+
 def _load(repo_id: str, config: str | None, split: str, streaming: bool):
-    what = f"{repo_id}" + (f" ({config})" if config else "")
+    what = _what(repo_id, config)
     if hub_offline():
-        raise UsageError(f"{what}: the Hugging Face hub is offline (HF_HUB_OFFLINE=1); {LOCAL_ROUTE}")
+        raise UsageError(_offline_problem(repo_id, config))
     from datasets import load_dataset
 
     try:
@@ -65,30 +78,35 @@ def open_hub_dataset(repo_id: str, split: str = "train"):
     return _load(repo_id, None, split, streaming=True)
 
 
-def download(name: str, output_dir: str, split: str = "train", limit: int | None = None) -> str:
+def download(name: str, output_dir: str, split: str = "train", limit: int | str | None = None,
+             overwrite: bool = False, checks: Checks | None = None) -> str:
     """Write ``DATASETS[name]`` (one split, optionally the first ``limit`` rows) as JSONL; return its path."""
-    if name not in DATASETS:
-        raise UsageError(f"dataset {name!r}: unknown; choose one of {', '.join(DATASETS)}")
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit {limit}: must be at least 1")
-    spec = DATASETS[name]
+    checks = checks or Checks()
+    checks.choice("dataset", name, tuple(DATASETS))
+    limit = checks.integer("--limit", limit, low=1)
+    if not SPLIT_NAME.fullmatch(split or ""):
+        checks.add(f"--split {split!r}: not a split name; use letters, digits, '_' or '-' (e.g. train, validation)")
+    spec = DATASETS.get(name)
+    path = os.path.join(output_dir, _filename(spec, split)) if spec and not checks.problems else None
+    if path:
+        checks.add(*output_problems(output_dir, True, "--output_dir"))
+        if not checks.problems:
+            checks.add(*output_problems(path, overwrite, "--output_dir", folder=False))
+    if hub_offline() and spec:  # reported with the other problems: the fix is the same local route
+        checks.add(_offline_problem(spec.repo_id, spec.config))
+    checks.done()
     rows = _load(spec.repo_id, spec.config, split, streaming=True)
-    os.makedirs(output_dir, exist_ok=True)
-    filename = spec.filename if split == "train" else spec.filename.replace(".jsonl", f"-{split}.jsonl")
-    path = os.path.join(output_dir, filename)
-    temp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(temp, "w", encoding="utf-8") as out:
+        with atomic_file(path) as temp, open(temp, "w", encoding="utf-8") as out:
             for index, row in enumerate(rows):
                 if limit is not None and index >= limit:
                     break
                 out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        os.replace(temp, path)
-    except BaseException as exc:
-        if os.path.exists(temp):
-            os.remove(temp)
-        if isinstance(exc, Exception) and not isinstance(exc, UsageError):  # the stream broke mid-way
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-            raise UsageError(f"{spec.repo_id}: download interrupted ({reason}); rerun, or {LOCAL_ROUTE}") from exc
-        raise
+    except Exception as exc:  # the stream broke mid-way; atomic_file removed the partial file
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise UsageError(f"{spec.repo_id}: download interrupted ({reason}); rerun, or {LOCAL_ROUTE}") from exc
     return path
+
+
+def _filename(spec: HubDataset, split: str) -> str:
+    return spec.filename if split == "train" else spec.filename.replace(".jsonl", f"-{split}.jsonl")

@@ -9,17 +9,22 @@ The split is deterministic for a given ``seed`` and keeps all pairs of one dialo
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import re
 from collections import Counter
 from typing import NamedTuple, Sequence
 
-from recipes.data.sft_formats import Reject, check_template, examples_from, render
+from recipes.argcheck import Checks
+from recipes.atomic import atomic_dir, output_problems
+from recipes.data.sft_formats import TEMPLATES, Reject, check_template, examples_from, render
 from recipes.errors import UsageError
 
 SPLITS = ("training", "validation", "test")
 REPORT_NAME = "prepare_report.json"
 LINES_PER_REASON = 50  # kept in the report; counts are always complete
+MAX_COUNT = 2**53  # a --val_size/--test_size count above this is not a row count (floats lose whole numbers)
 
 
 class Row(NamedTuple):
@@ -45,19 +50,24 @@ class Rejections:
 
 
 def prepare_sft(inputs: Sequence[str] | str, output_dir: str, template: str = "plain", max_turns: int = 3,
-                max_tokens: int | None = None, tokenizer: str = "llama3", val_size: float | int = 0.1,
-                test_size: float | int = 0.1, seed: int = 1234, dedupe: bool = True,
-                strip_cjk_spaces: bool = False) -> dict:
-    """Prepare an SFT folder; return the report (also written to ``<output_dir>/prepare_report.json``)."""
+                max_tokens: int | None = None, tokenizer: str | None = None, val_size: float | int | str = 0.1,
+                test_size: float | int | str = 0.1, seed: int = 1234, dedupe: bool = True,
+                strip_cjk_spaces: bool = False, overwrite: bool = False, checks: Checks | None = None) -> dict:
+    """Prepare an SFT folder; return the report (also written to ``<output_dir>/prepare_report.json``).
+
+    ``checks`` carries problems the command line already found, reported with these in one list."""
     paths = [inputs] if isinstance(inputs, str) else list(inputs)
-    _check_args(paths, template, max_turns, max_tokens)
-    template = check_template(template)
+    checks = checks or Checks()
+    template, max_turns, max_tokens = _check_args(checks, paths, template, max_turns, max_tokens, tokenizer,
+                                                  (val_size, test_size))
+    checks.add(*output_problems(output_dir, overwrite, "--output_dir", inputs=paths))
+    checks.done()
     rejected = Rejections()
     rows, read = _read_rows(paths, template, max_turns, strip_cjk_spaces, rejected)
     if dedupe:
         rows = _dedupe(rows, rejected)
     if max_tokens:
-        rows = _length_filter(rows, max_tokens, tokenizer, rejected)
+        rows = _length_filter(rows, max_tokens, tokenizer or "llama3", rejected)
     if not rows:
         raise UsageError(f"--input {' '.join(paths)}: no usable rows ({_reasons(rejected)}); "
                          "see the accepted shapes in `python -m recipes.prepare_sft --help`")
@@ -69,21 +79,27 @@ def prepare_sft(inputs: Sequence[str] | str, output_dir: str, template: str = "p
     return report
 
 
-def _check_args(paths: list[str], template: str, max_turns: int, max_tokens: int | None) -> None:
+def _check_args(checks: Checks, paths: list[str], template: str, max_turns, max_tokens, tokenizer, sizes):
+    """Every argument problem into ``checks``; the checked (template, max_turns, max_tokens)."""
     if not paths:
-        raise UsageError("--input: give at least one JSONL file")
+        checks.add("--input: give at least one JSONL file")
     for path in paths:
-        if not os.path.isfile(path):
-            raise UsageError(f"--input {path}: file does not exist; pass JSONL files with input/output, "
-                             "query/answer, Alpaca or dialogue rows")
-    if max_turns < 1:
-        raise UsageError(f"--max_turns {max_turns}: must be at least 1")
-    if max_tokens is not None and max_tokens < 1:
-        raise UsageError(f"--max_tokens {max_tokens}: must be at least 1 (or leave it out for no limit)")
+        checks.input_file("--input", path, "pass JSONL files with input/output, query/answer, Alpaca or dialogue rows")
+    max_turns = checks.integer("--max_turns", max_turns, low=1)
+    max_tokens = checks.integer("--max_tokens", max_tokens, low=1)
+    if tokenizer is not None and max_tokens is None:
+        checks.add(f"--tokenizer {tokenizer}: only used by --max_tokens; add --max_tokens N or leave it out")
+    for flag, size in zip(("--val_size", "--test_size"), sizes):
+        checks.add(*size_problems(size, flag))
     try:
-        check_template(template)
+        template = check_template(template)
     except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        checks.add(str(exc))
+    else:
+        extra = sorted(set(re.findall(r"{(\w+)}", template)) - {"input"}) if template not in TEMPLATES else []
+        if extra:
+            checks.add(f"--template {template!r}: unknown field {{{extra[0]}}}; a custom format may only use {{input}}")
+    return template, max_turns, max_tokens
 
 
 def _read_rows(paths, template, max_turns, strip_cjk_spaces, rejected: Rejections):
@@ -149,12 +165,25 @@ def _reasons(rejected: Rejections) -> str:
 
 def resolve_size(value: float | int | str, total: int, flag: str) -> int:
     """A fraction (``0 <= x < 1``) of ``total`` or an absolute count (an integer ``>= 1``)."""
+    problems = size_problems(value, flag)
+    if problems:
+        raise UsageError(problems[0])
     number = float(value)
-    if number < 0 or (number >= 1 and not number.is_integer()):
-        raise UsageError(f"{flag} {value}: give a fraction in [0, 1) or a whole count")
     if number >= 1:
         return int(number)
     return max(1, round(number * total)) if number > 0 and total > 2 else round(number * total)
+
+
+def size_problems(value: float | int | str, flag: str) -> list[str]:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0 or (number >= 1 and not number.is_integer()):
+        return [f"{flag} {value}: give a fraction in [0, 1) or a whole count"]
+    if number > MAX_COUNT:
+        return [f"{flag} {value}: too large; give a fraction in [0, 1) or a count of source rows"]
+    return []
 
 
 def split_rows(rows: list[Row], val_size, test_size, seed: int) -> dict[str, list[dict]]:
@@ -175,22 +204,12 @@ def split_rows(rows: list[Row], val_size, test_size, seed: int) -> dict[str, lis
 
 
 def write_split_folder(output_dir: str, splits: dict[str, list[dict]], report: dict) -> None:
-    """Write every file under a temporary name first, then rename: no half-written folder."""
-    os.makedirs(output_dir, exist_ok=True)
-    contents = {f"{name}.jsonl": "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-                for name, rows in splits.items()}
-    contents[REPORT_NAME] = json.dumps(report, ensure_ascii=False, indent=2) + "\n"
-    temps = {name: os.path.join(output_dir, f".{name}.tmp-{os.getpid()}") for name in contents}
-    try:
-        for name, text in contents.items():
-            with open(temps[name], "w", encoding="utf-8") as handle:
-                handle.write(text)
-        for name, temp in temps.items():
-            os.replace(temp, os.path.join(output_dir, name))
-    finally:
-        for temp in temps.values():
-            if os.path.exists(temp):
-                os.remove(temp)
+    """Write the folder under a temporary name, then rename it: no half-written or stale folder."""
+    with atomic_dir(output_dir) as temp:
+        for name, rows in splits.items():
+            with open(temp / f"{name}.jsonl", "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        (temp / REPORT_NAME).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def format_report(report: dict, output_dir: str, shown: int = 5) -> str:

@@ -25,10 +25,16 @@ def hf_dir(path: Path, config=None, weights=("model.safetensors",), tokenizer=Tr
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps(LLAMA_CONFIG if config is None else config))
     for name in weights:
-        (path / name).write_bytes(b"\0" * 1024)
+        (path / name).write_bytes(_empty_safetensors(1024) if name.endswith(".safetensors") else b"\0" * 1024)
     if tokenizer:
         (path / "tokenizer.json").write_text("{}")
     return path
+
+
+def _empty_safetensors(size: int) -> bytes:
+    """A whole safetensors file of ``size`` bytes holding no tensors (its JSON header padded with spaces)."""
+    header = b'{"__metadata__":{}}'.ljust(size - 8)
+    return (size - 8).to_bytes(8, "little") + header
 
 
 def nemo_dir(path: Path, model="nemo.collections.llm.gpt.model.llama.LlamaModel",

@@ -65,7 +65,8 @@ def test_templates(tmp_path, llama3):
                                                 ["hi", "hello", "how are you?", "fine"]])
     rendered = {}
     for template in ("plain", "alpaca", "llama3", "Q: {input}\\nA: "):
-        prepare_sft(str(source), str(tmp_path / "t"), template=template, val_size=0, test_size=0, max_turns=3)
+        prepare_sft(str(source), str(tmp_path / "t"), template=template, val_size=0, test_size=0, max_turns=3,
+                    overwrite=True)
         rendered[template] = read_split(tmp_path / "t")["training"]
     first = {name: next(r for r in rows if r["output"].startswith("貓")) for name, rows in rendered.items()}
 

@@ -1,0 +1,98 @@
+"""Command-line checks that report every problem together (argparse stops at the first).
+
+Numeric flags are parsed as text and checked here, so ``--samples x --seed y`` names both flags;
+unknown flags join the same list. ``Checks.done()`` raises one ``ValidationErrors`` (one line per
+problem, exit 2) before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from typing import Sequence
+
+from recipes.errors import UsageError, ValidationErrors
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one-line ``UsageError``s (no usage dump, the entry point's exit 2)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message}; see {self.prog} --help")
+
+    def parse_collecting(self, argv: Sequence[str] | None) -> tuple[argparse.Namespace, "Checks"]:
+        args, unknown = self.parse_known_args(argv)
+        checks = Checks()
+        for extra in unknown:
+            checks.add(f"{extra}: unknown argument; see {self.prog} --help")
+        return args, checks
+
+
+class Checks:
+    def __init__(self):
+        self.problems: list[str] = []
+
+    def add(self, *problems: str) -> None:
+        self.problems.extend(problems)
+
+    def done(self) -> None:
+        if self.problems:
+            raise ValidationErrors(self.problems)
+
+    def integer(self, flag: str, text: str | int | None, low: int | None = None,
+                high: int | None = None) -> int | None:
+        """``text`` as an int in ``[low, high]``; None (and a problem) otherwise, or if ``text`` is None."""
+        if text is None or isinstance(text, int):
+            value = text
+        else:
+            try:
+                value = int(str(text).strip())
+            except ValueError:
+                self.add(f"{flag} {text}: not a whole number")
+                return None
+        if value is not None and not self._in_range(flag, value, low, high):
+            return None
+        return value
+
+    def number(self, flag: str, text: str | float | None, low: float | None = None,
+               high: float | None = None) -> float | None:
+        """``text`` as a finite float in ``[low, high]`` (nan and inf are refused)."""
+        if text is None:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            self.add(f"{flag} {text}: not a number")
+            return None
+        if not math.isfinite(value):
+            self.add(f"{flag} {text}: must be a finite number")
+            return None
+        return value if self._in_range(flag, value, low, high) else None
+
+    def choice(self, flag: str, value: str | None, choices: Sequence[str]) -> str | None:
+        if value is None or value in choices:
+            return value
+        self.add(f"{flag} {value}: unknown; choose one of {', '.join(choices)}")
+        return None
+
+    def input_file(self, flag: str, path: str, fix: str) -> bool:
+        """An existing, readable file (not a folder)."""
+        if os.path.isdir(path):
+            self.add(f"{flag} {path}: is a folder, not a file; {fix}")
+        elif not os.path.exists(path):
+            self.add(f"{flag} {path}: file does not exist; {fix}")
+        elif not os.access(path, os.R_OK):
+            self.add(f"{flag} {path}: file is not readable; check its permissions")
+        else:
+            return True
+        return False
+
+    def _in_range(self, flag: str, value: float, low: float | None, high: float | None) -> bool:
+        if low is not None and value < low:
+            self.add(f"{flag} {value}: must be at least {low}")
+        elif high is not None and value > high:
+            self.add(f"{flag} {value}: must be at most {high:,}")
+        else:
+            return True
+        return False
