@@ -41,9 +41,8 @@ class TokenizerChoice:
 class RustTokenizer:
     """``tokenizers.Tokenizer`` from ``tokenizer.json``; pickles as its folder (workers reload it)."""
 
-    def __init__(self, choice: TokenizerChoice, eod: int | None, vocab_size: int):
-        self.choice, self.eod, self.vocab_size = choice, eod, vocab_size
-        self.backend = _load_backend(choice.folder)
+    def __init__(self, choice: TokenizerChoice, backend, eod: int | None, vocab_size: int):
+        self.choice, self.backend, self.eod, self.vocab_size = choice, backend, eod, vocab_size
 
     def __getstate__(self) -> dict:
         return {key: value for key, value in self.__dict__.items() if key != "backend"}
@@ -108,8 +107,8 @@ def open_tokenizer(choice: TokenizerChoice):
     return RustTokenizer(choice, *rust)
 
 
-def _rust_settings(folder: Path, choice: TokenizerChoice) -> tuple[int | None, int] | None:
-    """(eod, vocab size) when ``tokenizer.json`` alone reproduces AutoTokenizer here, else None."""
+def _rust_settings(folder: Path, choice: TokenizerChoice) -> tuple | None:
+    """(backend, eod, vocab size) when ``tokenizer.json`` alone reproduces AutoTokenizer here, else None."""
     config = _read_json(folder / "tokenizer_config.json")
     if config.get("tokenizer_class") != FAST_CLASS or not (folder / "tokenizer.json").is_file():
         return None
@@ -126,7 +125,7 @@ def _rust_settings(folder: Path, choice: TokenizerChoice) -> tuple[int | None, i
     eod = backend.token_to_id(eos) if eos else None
     if eos and eod is None:
         return None  # megatron-core would add the token to the vocabulary
-    return eod, backend.get_vocab_size(with_added_tokens=True)
+    return backend, eod, backend.get_vocab_size(with_added_tokens=True)
 
 
 def _load_backend(folder: str):
