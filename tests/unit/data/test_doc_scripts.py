@@ -18,7 +18,8 @@ def test_documented_scripts_run():
         result = _run_script(script, argv)
         assert result.returncode == 0, result.stderr[-2000:]
         if "bench" in script:
-            assert "(b) bare tokenizer" in result.stdout and "ratio (a)/(b) =" in result.stdout
+            assert "(b) bare tokenizer" in result.stdout and "bound/(a) =" in result.stdout
+            assert "output byte-identical: True" in result.stdout and "start-up" in result.stdout
 
 
 def _run_script(script: str, argv: list[str]):

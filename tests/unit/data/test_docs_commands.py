@@ -20,6 +20,7 @@ def sandbox(tmp_path, monkeypatch):
     """A working folder holding what the documented downloads would have written."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))  # an empty cache, whatever this host has
     (tmp_path / "recipes").symlink_to(REPO / "recipes")  # for recipes/data/sample/... paths
     news = [{"text": f"第{i}則新聞：市政府今天宣布新的公車路線。News {i}."} for i in range(20)]
     write_jsonl(tmp_path / "data/custom_dataset/json/wikinews-zhtw.jsonl", news)
@@ -51,6 +52,9 @@ def test_documented_module_commands_run(sandbox, capsys):
         err = capsys.readouterr().err
         if module == "recipes.download":  # offline here: the one-line local-route error
             assert code == 2 and "hub is offline" in err and "--input FILE" in err, command
+        elif "meta-llama/Llama-3.1-8B-Instruct" in argv:  # not cached here: the one-line fix, nothing written
+            assert code == 2 and "huggingface-cli download meta-llama/Llama-3.1-8B-Instruct" in err, command
+            assert not (sandbox / "data/custom_dataset/preprocessed").exists()
         else:
             assert code == 0, f"{command}\n{err}"
 

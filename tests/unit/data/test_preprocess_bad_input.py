@@ -56,26 +56,27 @@ def test_skip_bad_lines_counts_the_reason_and_line(tmp_path, capsys, expected_id
                                                                     expected_ids("last", False)]
 
 
-def test_empty_text_and_blank_lines_are_skipped_and_counted_without_the_flag(tmp_path, capsys):
+def test_empty_text_is_an_empty_document_and_blank_lines_are_skipped(tmp_path, capsys):
     write_jsonl(tmp_path / "in.jsonl", [{"text": "a"}, {"text": ""}, {"text": "b"}], raw_lines=[b"   "])
 
     assert run(tmp_path) == 0
 
     out = capsys.readouterr().out
-    assert "documents  2" in out and f"empty text: 1 (at {tmp_path / 'in.jsonl'}:2)" in out
-    assert "blank line: 1" in out
+    assert "documents  3" in out and "empty      1 documents without tokens" in out
+    assert f"blank line: 1 (at {tmp_path / 'in.jsonl'}:4)" in out
+    assert [len(doc) for doc in read_documents(tmp_path / "out/ds_text_document")[0]] == [1, 0, 1]
 
 
 @pytest.mark.parametrize("flags", [[], ["--skip-bad-lines"]])
-def test_input_without_documents_is_an_error_and_writes_nothing(tmp_path, capsys, flags):
+def test_input_without_tokens_is_an_error_and_writes_nothing(tmp_path, capsys, flags):
     (tmp_path / "empty.jsonl").write_bytes(b"")
-    write_jsonl(tmp_path / "all-empty.jsonl", [{"text": ""}, {"text": ""}])
+    write_jsonl(tmp_path / "all-empty.jsonl", [{"text": ""}, {"text": []}])
 
-    for source, why in [("empty.jsonl", "empty file x1"), ("all-empty.jsonl", "empty text x2")]:
+    for source, why in [("empty.jsonl", "skipped empty file x1"), ("all-empty.jsonl", "2 empty document(s)")]:
         assert run(tmp_path, *flags, source=source) == 2
         lines = ours(capsys.readouterr().err)
-        assert len(lines) == 1 and "no documents to write" in lines[0] and why in lines[0], lines
-    assert output_files(tmp_path / "out") == []
+        assert len(lines) == 1 and "no tokens to write" in lines[0] and why in lines[0], lines
+    assert not (tmp_path / "out").exists()
 
 
 def test_empty_file_among_others_is_counted(tmp_path, capsys):
@@ -97,16 +98,20 @@ def test_empty_file_among_others_is_counted(tmp_path, capsys):
     (["--input", "in.jsonl", "--workers", "0"], "--workers 0: must be at least 1"),
     (["--input", "in.jsonl", "--json-keys", "text", "text"], "--json-keys text text: a key is repeated"),
     (["--input", "in.jsonl", "--tokenizer-type", "./missing-tokenizer"], "tokenizer directory ./missing-tokenizer"),
+    (["--input", "in.jsonl", "--partitions", "2"], "--partitions 2: Megatron-LM then interleaves documents"),
+    (["--input", "in.jsonl", "--tokenizer-type", "meta-llama/Llama-3.1-8B-Instruct"],
+     "--tokenizer-type meta-llama/Llama-3.1-8B-Instruct: not in the local Hugging Face cache"),
 ])
 def test_usage_errors_name_the_flag(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
     write_jsonl(tmp_path / "in.jsonl", GOOD)
 
     assert main([*args, "--output-prefix", "out/ds"]) == 2
 
     lines = ours(capsys.readouterr().err)
     assert len(lines) == 1 and lines[0].startswith(f"recipes.preprocess: error: {message}"), lines
-    assert not (tmp_path / "out").exists() or output_files(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_hub_dataset_offline_names_the_local_file_route(tmp_path, capsys, monkeypatch):
@@ -127,7 +132,8 @@ def test_failed_rerun_keeps_the_previous_complete_output(tmp_path):
     write_jsonl(tmp_path / "in.jsonl", GOOD * 500, raw_lines=[b"{broken"])
 
     with pytest.raises(UsageError, match=r"in.jsonl:501: malformed JSON"):
-        preprocess(str(tmp_path / "in.jsonl"), str(tmp_path / "out/ds"), chunk_bytes=512, progress=False)
+        preprocess(str(tmp_path / "in.jsonl"), str(tmp_path / "out/ds"), chunk_bytes=512, progress=False,
+                   overwrite=True)
 
     assert {name: (tmp_path / "out" / name).read_bytes() for name in output_files(tmp_path / "out")} == before
 
@@ -136,20 +142,111 @@ def test_stale_temporaries_of_dead_runs_are_removed_live_ones_kept(tmp_path):
     final = str(tmp_path / "ds_text_document.bin")
     dead, live = f"{final}.tmp-999999999", f"{final}.tmp-{os.getppid()}"
     hidden_dead = str(tmp_path / ".ds_text_document.bin.tmp-999999999.tmp")  # multi-storage-client's name
-    for path in (dead, live, hidden_dead, f"{final}.tmp-junk"):
+    dead_side, live_side = f"{dead}.len", f"{live}.doc"  # the index's side files
+    for path in (dead, live, hidden_dead, f"{final}.tmp-junk", dead_side, live_side):
         open(path, "wb").close()
 
-    assert sorted(remove_stale_temps([final])) == sorted([dead, hidden_dead, f"{final}.tmp-junk"])
-    assert os.path.exists(live)
+    assert sorted(remove_stale_temps([final])) == sorted([dead, hidden_dead, f"{final}.tmp-junk", dead_side])
+    assert os.path.exists(live) and os.path.exists(live_side)
 
 
-def test_abort_removes_temporaries(tmp_path):
+def test_abort_removes_temporaries_and_the_folders_it_made(tmp_path):
     import numpy as np
 
-    outputs = MmapOutputs(str(tmp_path / "sub/ds"), ["text"], np.int32)
-    (opened,) = output_files(tmp_path / "sub")  # hidden while multi-storage-client writes it
-    assert opened.lstrip(".").startswith(f"ds_text_document.bin.tmp-{os.getpid()}")
+    outputs = MmapOutputs(str(tmp_path / "sub/deeper/ds"), ["text"])
+    outputs.open(np.int32)
+    temporaries = output_files(tmp_path / "sub")
+    assert temporaries == [f"deeper/ds_text_document.bin.tmp-{os.getpid()}{suffix}" for suffix in ("", ".doc", ".len")]
 
     outputs.abort()
 
-    assert output_files(tmp_path / "sub") == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def tree(folder) -> dict:
+    """Every file under ``folder`` with its bytes, and every folder: the file system as a value."""
+    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
+            for path in sorted(folder.rglob("*"))}
+
+
+def test_existing_output_is_kept_without_overwrite_and_replaced_with_it(tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", GOOD)
+    assert run(tmp_path) == 0
+    write_jsonl(tmp_path / "in.jsonl", GOOD + [{"text": "a second document"}])
+    capsys.readouterr()
+    before = tree(tmp_path)
+
+    assert run(tmp_path) == 2
+
+    lines = ours(capsys.readouterr().err)
+    assert lines == [f"recipes.preprocess: error: --output-prefix {tmp_path / 'out/ds'}: "
+                     f"{tmp_path / 'out/ds_text_document.bin'} already exists; pass --overwrite to replace it "
+                     "or choose another prefix"]
+    assert tree(tmp_path) == before
+    assert run(tmp_path, "--overwrite") == 0
+    assert len(read_documents(tmp_path / "out/ds_text_document")[0]) == 2
+
+
+def test_only_an_index_left_is_an_existing_output_too(tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", GOOD)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/ds_text_document.idx").write_bytes(b"old")
+
+    assert run(tmp_path) == 2
+
+    assert "ds_text_document.idx already exists; pass --overwrite" in ours(capsys.readouterr().err)[0]
+    assert (tmp_path / "out/ds_text_document.idx").read_bytes() == b"old"
+
+
+def corrupt_gzip(path):
+    import gzip
+
+    data = gzip.compress(b'{"text": "compressed"}\n' * 2000)
+    path.write_bytes(data[:20] + bytes(b ^ 0x5A for b in data[20:60]) + data[60:])
+
+
+def truncated_gzip(path):
+    import gzip
+
+    path.write_bytes(gzip.compress(b'{"text": "compressed"}\n' * 2000)[:-30])
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("bad.jsonl.gz", corrupt_gzip, "cannot read"),
+    ("cut.jsonl.gz", truncated_gzip, "cannot read"),
+    ("text.parquet", lambda path: path.write_text('{"text": "not parquet"}\n'), "not a readable parquet file"),
+])
+def test_unreadable_input_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, capsys, name, make, message):
+    make(tmp_path / name)
+    before = tree(tmp_path)
+
+    assert main(["--input", str(tmp_path / name), "--output-prefix", str(tmp_path / "new/deeper/ds")]) == 2
+
+    captured = capsys.readouterr()
+    lines = ours(captured.err)
+    assert len(lines) == 1 and lines[0].startswith(f"recipes.preprocess: error: {tmp_path / name}: {message}"), lines
+    assert "Traceback" not in captured.err
+    assert tree(tmp_path) == before  # no output, no temporary, no created folder
+
+
+def test_output_prefix_under_a_file_is_refused(tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", GOOD)
+    (tmp_path / "notes.txt").write_text("a file")
+    before = tree(tmp_path)
+
+    assert main(["--input", str(tmp_path / "in.jsonl"), "--output-prefix", str(tmp_path / "notes.txt/sub/ds")]) == 2
+
+    assert ours(capsys.readouterr().err) == [
+        f"recipes.preprocess: error: --output-prefix {tmp_path / 'notes.txt/sub/ds'}: {tmp_path / 'notes.txt'} "
+        "is a file, not a folder; pass a prefix in a folder"]
+    assert tree(tmp_path) == before
+
+
+def test_several_problems_are_reported_together(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("a file")
+
+    assert main(["--input", str(tmp_path / "missing.jsonl"), "--output-prefix", str(tmp_path / "notes.txt/ds"),
+                 "--tokenizer-type", "./no-such-tokenizer"]) == 2
+
+    lines = ours(capsys.readouterr().err)
+    assert [line.split(": error: ")[1].split(" ")[0] for line in lines] == ["--output-prefix", "--input", "tokenizer"]
