@@ -128,6 +128,8 @@ def epoch_steps(opts, split: str) -> tuple[int | None, str]:
     """(steps, explanation) for one epoch of ``opts.dataset_path``; (None, why) when it cannot be read."""
     if not opts.dataset_path:
         return None, "no -D/--dataset_path to count an epoch of"
+    if (opts.global_batch_size or 0) < 1 or (_seq_length(opts) or 0) < 1:
+        return None, "no valid batch size and sequence length to count an epoch with"
     try:
         if opts.task == "pretrain":
             from recipes.mmap_paths import parse_mmap_paths
