@@ -71,3 +71,17 @@ def test_small_model_overrides_are_typed_too(bad, isolated, mmap_prefix, capfd):
     argv = ["-M", "tiny", "--backend", "hf", "--cpu", "-D", str(mmap_prefix), "--dryrun", bad]
     assert pretrain.main(argv) == 2
     assert f"override '{bad}': expected int" in capfd.readouterr().err
+
+
+def test_union_annotations_accept_their_members(tmp_path):
+    """`precision: str | None` (a PEP 604 union) takes a string and None; `devices: int` refuses text."""
+    from recipes.hf.recipe import build_recipe
+    from recipes.options import RecipeOptions
+    from recipes.overrides import override_problems
+
+    recipe = build_recipe(RecipeOptions(task="pretrain", model="tiny", backend="hf", results_dir=str(tmp_path),
+                                        dataset_path=str(tmp_path), num_gpus=1, global_batch_size=1))
+    assert override_problems(recipe, ["trainer.precision=32-true"]) == [] and recipe.trainer.precision == "32-true"
+    assert override_problems(recipe, ["trainer.precision=None"]) == [] and recipe.trainer.precision is None
+    assert override_problems(recipe, ["trainer.devices=two"]) == [
+        "override 'trainer.devices=two': expected int; e.g. trainer.devices=<value> (see --dryrun for the field)"]
