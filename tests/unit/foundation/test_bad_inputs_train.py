@@ -67,6 +67,8 @@ CASES = [  # (entry, argv, the problem line's start)
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.devices=4"], "override 'trainer.devices=4': set by -G/--num_gpus"),
     ("pretrain", PRE + ["-D", "{mmap}", "data.paths=/nowhere/x"], "override 'data.paths=/nowhere/x': /nowhere/x"),
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.max_steps"], "override 'trainer.max_steps': expected dotted"),
+    ("pretrain", PRE + ["-D", "{mmap}", "--hf_model_id", "meta-llama/Llama-3.2-1B"], "--hf_model_id: -M tiny trains"),
+    ("pretrain", MEG + ["-M", "tiny", "--mock_data", "--hf_model_id", "org/other"], "--hf_model_id: -M tiny trains"),
 ]
 
 
