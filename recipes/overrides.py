@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import types
 import typing
 
 from recipes.errors import UsageError, ValidationErrors
@@ -41,6 +42,8 @@ def _annotation(node, name: str):
         hint = typing.get_type_hints(func).get(name)
     except Exception:  # noqa: BLE001 - unresolvable forward references: fall back to the value's type
         hint = None
+    if isinstance(hint, types.UnionType):  # `str | None`: NeMo-Run's TypeParser knows typing.Union only
+        hint = typing.Union[hint.__args__]
     return None if hint in (None, typing.Any) else hint
 
 

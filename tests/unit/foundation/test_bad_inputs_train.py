@@ -17,10 +17,10 @@ def snapshot(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-def errors_of(entry, argv, root, capsys) -> list[str]:
+def errors_of(entry, argv, root, capfd) -> list[str]:
     before = snapshot(root)
     code = (pretrain if entry == "pretrain" else finetune).main(argv)
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 2, err
     assert snapshot(root) == before, "a refused command writes nothing"
     assert "Traceback" not in err
@@ -67,18 +67,20 @@ CASES = [  # (entry, argv, the problem line's start)
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.devices=4"], "override 'trainer.devices=4': set by -G/--num_gpus"),
     ("pretrain", PRE + ["-D", "{mmap}", "data.paths=/nowhere/x"], "override 'data.paths=/nowhere/x': /nowhere/x"),
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.max_steps"], "override 'trainer.max_steps': expected dotted"),
+    ("pretrain", PRE + ["-D", "{mmap}", "--hf_model_id", "meta-llama/Llama-3.2-1B"], "--hf_model_id: -M tiny trains"),
+    ("pretrain", MEG + ["-M", "tiny", "--mock_data", "--hf_model_id", "org/other"], "--hf_model_id: -M tiny trains"),
 ]
 
 
 @pytest.mark.parametrize("entry,argv,start", CASES, ids=[c[2][:38] for c in CASES])
-def test_bad_input_is_one_line_naming_the_flag(entry, argv, start, data, isolated, capsys):
+def test_bad_input_is_one_line_naming_the_flag(entry, argv, start, data, isolated, capfd):
     argv = [a.format(**data) for a in argv]
-    errors = errors_of(entry, argv, isolated, capsys)
+    errors = errors_of(entry, argv, isolated, capfd)
     assert len(errors) == 1 and errors[0].startswith(start), errors
     assert SECRET not in errors[0]
 
 
-def test_a_secret_under_another_name_is_refused_and_never_shown(data, isolated, monkeypatch, capsys):
+def test_a_secret_under_another_name_is_refused_and_never_shown(data, isolated, monkeypatch, capfd):
     value = "sk-not-a-known-pattern-4f9a2c"  # no token shape: only its equality with HF_TOKEN gives it away
     monkeypatch.setenv("HF_TOKEN", value)
     site = isolated / "site.yaml"
@@ -86,34 +88,34 @@ def test_a_secret_under_another_name_is_refused_and_never_shown(data, isolated, 
     monkeypatch.setenv("RECIPES_SITE_CONFIG", str(site))
     before = snapshot(isolated)
     assert pretrain.main(PRE + ["-D", data["mmap"], "--env", f"MY_HF={value}"]) == 2
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert value not in err and snapshot(isolated) == before
     assert "--env MY_HF=...: the value is the value of HF_TOKEN" in err and "export HF_TOKEN instead" in err
     assert "site env_vars SITE_COPY=...: the value is the value of HF_TOKEN" in err
 
 
-def test_every_problem_is_reported_together(data, isolated, monkeypatch, capsys):
+def test_every_problem_is_reported_together(data, isolated, monkeypatch, capfd):
     site = isolated / "site.yaml"
     site.write_text("acount: typo\n")
     monkeypatch.setenv("RECIPES_SITE_CONFIG", str(site))
     argv = ["-M", "llama9_1t", "--executor", "slurm", "-a", "acct", "--packager", "none", "--dryrun",
             "--env", "NOVALUE", "--sbatch", "x", "--time", "forever", "-m", "0", "-E", "../x",
             "trainer.max_steps=abc"]
-    errors = errors_of("pretrain", argv, isolated, capsys)
+    errors = errors_of("pretrain", argv, isolated, capfd)
     starts = ["-M/--model", f"{site}: unknown setting", "--env: 'NOVALUE'", "--sbatch: 'x'", "-m/--micro_batch_size",
-              "-D/--dataset_path", "-E/--experiment", "-t/--time"]
+              "-D/--dataset_path", "-E/--experiment", "-t/--time", "override 'trainer.max_steps=abc'"]
     for start in starts:
         assert sum(e.startswith(start) for e in errors) == 1, (start, errors)
-    assert len(errors) == len(starts), errors  # the override waits: the recipe cannot be built for an unknown model
+    assert len(errors) == len(starts), errors
 
 
-def test_an_override_that_passes_is_what_runs(data, isolated, capsys):
+def test_an_override_that_passes_is_what_runs(data, isolated, capfd):
     assert pretrain.main(PRE + ["-D", data["mmap"], "trainer.max_steps=7", "optim.config.lr=0.005"]) == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert "max_steps: 7" in out and "lr: 0.005" in out
 
 
-def test_unexpected_errors_are_one_line_and_the_traceback_is_behind_debug(data, isolated, monkeypatch, capsys):
+def test_unexpected_errors_are_one_line_and_the_traceback_is_behind_debug(data, isolated, monkeypatch, capfd):
     import recipes.validate as validate
 
     def broken(plan):
@@ -122,11 +124,11 @@ def test_unexpected_errors_are_one_line_and_the_traceback_is_behind_debug(data, 
     monkeypatch.setattr(validate, "CHECKS", (broken,))
     argv = PRE + ["-D", data["mmap"]]
     assert pretrain.main(argv) == 1
-    err = capsys.readouterr().err.splitlines()
+    err = capfd.readouterr().err.splitlines()
     assert err[0].startswith("recipes.pretrain: internal error: RuntimeError at ") and err[0].endswith(": a bug")
     assert not any("Traceback" in line for line in err) and "--debug" in err[1]
     assert pretrain.main(argv + ["--debug"]) == 1
-    assert "Traceback (most recent call last)" in capsys.readouterr().err
+    assert "Traceback (most recent call last)" in capfd.readouterr().err
     monkeypatch.setenv("RECIPES_DEBUG", "1")
     assert pretrain.main(argv) == 1
-    assert "Traceback (most recent call last)" in capsys.readouterr().err
+    assert "Traceback (most recent call last)" in capfd.readouterr().err
