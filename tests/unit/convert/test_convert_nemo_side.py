@@ -4,6 +4,8 @@ The round trip HF -> NeMo -> HF cannot see a mapping error that import and expor
 (two norms swapped both ways). Here the NeMo side is read on its own: ``weights/`` with
 torch.distributed.checkpoint (no connector code, no GPU), ``context/model.yaml`` as YAML, and each
 tensor is compared with the HF tensor it comes from under Megatron-core's layout, written out below.
+Then megatron-core's own GPTModel, built from the context and loaded with those tensors, gives the
+HF model's logits on CPU.
 """
 
 from __future__ import annotations
@@ -124,3 +126,92 @@ def test_nemo_config_matches_the_hf_config(imported):
         assert (config["scale_factor"], config["low_freq_factor"], config["high_freq_factor"],
                 config["old_context_len"]) == (scaling["factor"], scaling["low_freq_factor"],
                                                scaling["high_freq_factor"], scaling["original_max_position_embeddings"])
+
+
+# Megatron's local (non-TE) layer spec names the fused norms of the TE names on disk like this.
+LOCAL_SPEC_NAMES = {"self_attention.linear_qkv.layer_norm_weight": "input_layernorm.weight",
+                    "mlp.linear_fc1.layer_norm_weight": "pre_mlp_layernorm.weight"}
+
+
+def megatron_gpt(config: dict, tensors: dict):
+    """megatron-core's GPTModel (local spec, CPU) built from the NeMo context and loaded with its tensors."""
+    import torch
+    import torch.nn.functional as F
+    from megatron.core.models.gpt import GPTModel
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    fused_off = dict.fromkeys(("bias_activation_fusion", "masked_softmax_fusion", "persist_layer_norm",
+                               "bias_dropout_fusion", "apply_rope_fusion"), False)
+    transformer = TransformerConfig(
+        num_layers=config["num_layers"], hidden_size=config["hidden_size"], ffn_hidden_size=config["ffn_hidden_size"],
+        num_attention_heads=config["num_attention_heads"], num_query_groups=config["num_query_groups"],
+        kv_channels=config["kv_channels"], normalization="RMSNorm", layernorm_epsilon=config["layernorm_epsilon"],
+        gated_linear_unit=True, activation_func=F.silu, add_bias_linear=False, hidden_dropout=0.0,
+        attention_dropout=0.0, use_cpu_initialization=True, perform_initialization=False,
+        params_dtype=torch.float32, **fused_off)
+    model = GPTModel(transformer, get_gpt_layer_local_spec(normalization="RMSNorm"), vocab_size=config["vocab_size"],
+                     max_sequence_length=config["seq_length"], position_embedding_type="rope",
+                     rotary_base=config["rotary_base"],
+                     share_embeddings_and_output_weights=config["share_embeddings_and_output_weights"])
+    state = {}
+    for key, value in tensors.items():
+        if key.startswith("decoder.layers."):
+            rest = key[len("decoder.layers."):]
+            state.update({f"decoder.layers.{i}.{LOCAL_SPEC_NAMES.get(rest, rest)}": value[i].float()
+                          for i in range(value.shape[0])})
+        else:
+            state[key] = value.float()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all("_extra_state" in key for key in missing)
+    if config["_target_"].endswith("Llama31Config"):  # what Llama31Config.configure_model does
+        rope = model.rotary_pos_emb
+        rope.inv_freq = rope._apply_scaling(
+            rope.inv_freq, factor=config["scale_factor"], low_freq_factor=config["low_freq_factor"],
+            high_freq_factor=config["high_freq_factor"], original_max_position_embeddings=config["old_context_len"])
+    return model.eval()
+
+
+def causal_logits(model, tokens):
+    """A forward on CPU. Two device shims, no maths changed: RoPE moves its frequencies to
+    ``torch.cuda.current_device()`` (here: the CPU), and attention dropout (p = 0, eval) forks the CUDA
+    RNG tracker (here: a no-op)."""
+    import contextlib
+    from unittest import mock
+
+    import torch
+    from megatron.core import tensor_parallel
+
+    length = tokens.shape[1]
+    mask = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)[None, None]  # True = hidden
+    tracker = tensor_parallel.get_cuda_rng_tracker()
+    with torch.no_grad(), mock.patch("torch.cuda.current_device", return_value="cpu"), \
+            mock.patch.object(tracker, "fork", lambda *args, **kwargs: contextlib.nullcontext()):
+        return model(tokens, torch.arange(length)[None].expand_as(tokens), mask)
+
+
+@pytest.fixture
+def model_parallel():
+    import torch.distributed as dist
+    from megatron.core import parallel_state
+
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        parallel_state.initialize_model_parallel(1, 1)
+        yield
+    finally:
+        parallel_state.destroy_model_parallel()
+        dist.destroy_process_group()
+
+
+def test_megatron_forward_gives_the_hf_logits(imported, model_parallel):
+    from convert_helpers import fixed_tokens, hf_logits
+
+    hf, _, tensors, config = imported
+    tokens = fixed_tokens()
+    reference = hf_logits(hf, tokens)
+    logits = causal_logits(megatron_gpt(config, tensors), tokens)
+    assert logits.shape == reference.shape
+    # Both run in fp32 on the same values (a bf16 checkpoint is upcast on both sides): only kernels differ.
+    assert (logits - reference).abs().max().item() <= 1e-4
