@@ -29,7 +29,7 @@ python -m recipes.preprocess --input recipes/data/sample/pretrain_zh_en.jsonl \
   --output-prefix "$DEMO/data/sample" --append-eod
 step "2/6 prepare the finetuning splits"
 python -m recipes.prepare_sft --input recipes/data/sample/instructions.jsonl \
-  --output_dir "$DEMO/data/sft" --val_size 40 --test_size 20 --seed 1
+  --output_dir "$DEMO/data/sft" --val_size 40 --test_size 20 --seed 1 --overwrite
 step "3/6 continual pretraining of the tiny Llama ($STEPS steps)"
 python -m recipes.pretrain -M tiny --backend hf -E demo_pretrain -D "$DEMO/data/sample_text_document" \
   --max_steps "$STEPS" --results_dir "$RESULTS" --yes
@@ -38,7 +38,7 @@ python -m recipes.finetune -M tiny --backend hf -E demo_lora --peft lora -D "$DE
   --hf_model_id "$RESULTS/demo_pretrain/hf_model" --max_steps "$STEPS" --results_dir "$RESULTS" --yes
 step "5/6 evaluate on the test split"
 python -m recipes.evaluate --model_path "$RESULTS/demo_pretrain/hf_model" --adapter "$RESULTS/demo_lora/hf_adapter" \
-  --test_file "$DEMO/data/sft/test.jsonl" --log_dir "$RESULTS/demo_lora" --max_new_tokens 16
+  --test_file "$DEMO/data/sft/test.jsonl" --log_dir "$RESULTS/demo_lora" --max_new_tokens 16 --overwrite
 step "6/6 chat"
 python -m recipes.chat --model_path "$RESULTS/demo_pretrain/hf_model" --adapter "$RESULTS/demo_lora/hf_adapter" \
   --prompt "What is 2 + 3?" --max_new_tokens 16
