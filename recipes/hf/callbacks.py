@@ -63,7 +63,7 @@ class LaunchRecord(pl.Callback):
                       "resumed_step": trainer.global_step if resumed else None,
                       "first_step": trainer.global_step + 1, "max_steps": trainer.max_steps,
                       "world_size": trainer.world_size, "removed_incomplete": self.removed_incomplete,
-                      "slurm_restart_count": _int_env("SLURM_RESTART_COUNT"), "pid": os.getpid(),
+                      "slurm_restart_count": _slurm_restart_count(), "pid": os.getpid(),
                       "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as handle:
@@ -73,8 +73,11 @@ class LaunchRecord(pl.Callback):
             self.faults.launch = self.record["launch"]
 
 
-def _int_env(name: str) -> int | None:
-    value = os.environ.get(name, "")
+def _slurm_restart_count() -> int | None:
+    """The attempt of a Slurm job (Slurm sets SLURM_RESTART_COUNT only from the first requeue on); None outside."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return None
+    value = os.environ.get("SLURM_RESTART_COUNT", "0")
     return int(value) if value.isdigit() else None
 
 
