@@ -1,4 +1,4 @@
-"""The LightningModule: causal-LM loss, AdamW with warmup + cosine decay (continued on relaunch), PEFT-aware checkpoints."""
+"""The LightningModule: causal-LM loss, AdamW with warmup + cosine decay (continued on relaunch), PEFT checkpoints."""
 
 from __future__ import annotations
 

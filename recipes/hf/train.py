@@ -160,8 +160,8 @@ def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumul
     ckpt = StepCheckpoint(str(Path(log.log_dir) / "checkpoints"), log.ckpt.every_n_train_steps,
                           log.ckpt.keep_last_n, accumulation, faults)
     # Order matters: the launch is numbered first; a fault fires before the step's checkpoint.
-    callbacks = [launch, Throughput(accumulation), MetricsFile(log.log_dir, accumulation, cfg.log_every_n_steps, launch),
-                 faults, ckpt]
+    metrics = MetricsFile(log.log_dir, accumulation, cfg.log_every_n_steps, launch)
+    callbacks = [launch, Throughput(accumulation), metrics, faults, ckpt]
     progress_bar = cfg.enable_progress_bar and interactive()  # log files get one line per step instead
     if progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))

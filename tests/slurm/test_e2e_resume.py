@@ -21,7 +21,8 @@ from hf_helpers import assert_same_run, launch_records, metric_rows, trained_ste
 FLAGS = f"{TINY} -D data/sample_text_document --max_steps 8 -s 64 -g 2 --ckpt_every_n_steps 3 -y"
 JOB = f"python -m recipes.pretrain --executor slurm -a acct -p batch -G 2 -E tiny_faults {FLAGS} --retries 2 " \
       "--detach trainer.enable_progress_bar=false"
-REFERENCE = f"python -m recipes.pretrain -G 1 -E tiny_reference {FLAGS} trainer.enable_progress_bar=false"  # GBS 2 as well
+# The same global batch (-g 2) on one local process: the reference curve.
+REFERENCE = f"python -m recipes.pretrain -G 1 -E tiny_reference {FLAGS} trainer.enable_progress_bar=false"
 
 
 def test_killed_after_a_step_and_during_a_save_the_requeued_job_resumes_from_the_last_complete_checkpoint(e2e):

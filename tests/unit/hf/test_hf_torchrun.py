@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hf_helpers import QUIET, assert_same_run, launch_records, metric_rows, options, subprocess_env, train_in_process, trained_steps
+from hf_helpers import (QUIET, assert_same_run, launch_records, metric_rows, options, subprocess_env, train_in_process,
+                        trained_steps)
 from recipes.hf.checkpointing import REQUEUE_EXIT_CODE, complete_checkpoints
 
 
