@@ -52,9 +52,12 @@ def last_checkpoint(ckpt_dir: str | Path) -> Path | None:
     return found[-1][1] / STATE_FILE if found else None
 
 
-def remove_incomplete(ckpt_dir: str | Path) -> None:
-    for child in Path(ckpt_dir).glob(TMP_PREFIX + "*"):
+def remove_incomplete(ckpt_dir: str | Path) -> list[str]:
+    """Delete the saves a kill interrupted; their names, for the launch record."""
+    removed = sorted(Path(ckpt_dir).glob(TMP_PREFIX + "*"))
+    for child in removed:
         shutil.rmtree(child, ignore_errors=True)
+    return [child.name for child in removed]
 
 
 def _fsync_path(path: Path) -> None:
@@ -68,9 +71,9 @@ def _fsync_path(path: Path) -> None:
 class StepCheckpoint(pl.Callback):
     """Save every ``every_n_steps`` optimizer steps, at the end, and at the first step end after a signal."""
 
-    def __init__(self, ckpt_dir: str, every_n_steps: int, keep_last_n: int, accumulation: int):
+    def __init__(self, ckpt_dir: str, every_n_steps: int, keep_last_n: int, accumulation: int, faults=None):
         self.ckpt_dir, self.every = Path(ckpt_dir), max(1, every_n_steps)
-        self.keep_last_n, self.accumulation = max(1, keep_last_n), accumulation
+        self.keep_last_n, self.accumulation, self.faults = max(1, keep_last_n), accumulation, faults
         self.signal_received: int | None = None
         self.stopped_by_signal = False
         self._last_saved = -1
@@ -106,6 +109,14 @@ class StepCheckpoint(pl.Callback):
             self.stopped_by_signal = True
             trainer.should_stop = True
 
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        # Runs before Lightning restores its loops. They count micro-batches, and a step holds GBS / (MBS x world)
+        # of them: restate the counters for this launch's world size, so a checkpoint of 1 rank resumes on 2.
+        batches = checkpoint["global_step"] * self.accumulation
+        progress = checkpoint["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+        for part in ("total", "current"):
+            progress[part].update(ready=batches, started=batches, processed=batches, completed=batches)
+
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         if not self._in_batch_end:
             return
@@ -133,6 +144,8 @@ class StepCheckpoint(pl.Callback):
         trainer.strategy.barrier("hf_ckpt_mkdir")
         trainer.save_checkpoint(tmp / STATE_FILE)  # collective; rank 0 writes
         if trainer.is_global_zero:
+            if self.faults is not None:
+                self.faults.in_save(tmp / STATE_FILE, step)  # RECIPES_FAULT=kill_in_save:N (tests)
             (tmp / META_FILE).write_text(json.dumps({"step": step, "world_size": trainer.world_size}))
             for path in (tmp / STATE_FILE, tmp / META_FILE, tmp):
                 _fsync_path(path)

@@ -3,7 +3,9 @@
 Global step ``s`` consumes stream positions ``[s*GBS, (s+1)*GBS)``; within a step, micro-batch ``m``
 of rank ``r`` takes ``MBS`` consecutive positions at ``s*GBS + (m*world + r)*MBS``. The stream visits
 the samples in a fresh seeded permutation per data epoch. A relaunch resumed at step ``k`` therefore
-starts at exactly the batch an uninterrupted run would see next, on any number of ranks.
+starts at exactly the batch an uninterrupted run would see next, on any number of ranks (the same global
+batch; ``StepCheckpoint.on_load_checkpoint`` restates Lightning's micro-batch counters for the new world size;
+tests/unit/hf/test_hf_torchrun.py resumes 2 ranks -> 1 -> 2).
 """
 
 from __future__ import annotations

@@ -9,21 +9,42 @@ import json
 from pathlib import Path
 
 METRICS_FILE = "metrics.jsonl"
+# One row per launch of a run (first launch and every relaunch/requeue), written by rank 0 at train start:
+# {"launch", "resumed_from", "resumed_step", "first_step", "max_steps", "world_size", ...}.
+LAUNCHES_FILE = "launches.jsonl"
 # NeMo/Megatron log the training loss as reduced_train_loss; this backend as train_loss.
 TRAIN_TAGS, VAL_TAGS = ("train_loss", "reduced_train_loss"), ("val_loss",)
 
 
+def _jsonl(path: Path) -> list[dict]:
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+    return rows
+
+
+def read_launches(log_dir: str | Path) -> list[dict]:
+    """The launch records of a run, oldest first."""
+    return _jsonl(Path(log_dir) / LAUNCHES_FILE)
+
+
 def read_metrics(path: str | Path) -> list[dict]:
-    """Rows of a ``metrics.jsonl``; a step logged twice (a run resumed behind its last log) keeps the last."""
-    rows: dict[tuple, dict] = {}
+    """The current curve in a ``metrics.jsonl``: one row per step (and one per validation).
+
+    Rows hold the launch that wrote them; a row of step ``s`` is superseded when a later launch resumed from
+    a checkpoint before ``s`` (it trained ``s`` again, or has not reached it yet).
+    """
     path = Path(path)
-    if not path.is_file():
-        return []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
+    resumed = {r["launch"]: r.get("resumed_step") or 0 for r in read_launches(path.parent) if "launch" in r}
+    rows: dict[tuple, dict] = {}
+    for row in _jsonl(path):
+        step, launch = row.get("step", 0), row.get("launch")
+        if launch is not None and any(later > launch and at < step for later, at in resumed.items()):
+            continue
         rows[(row.get("step"), "val_loss" in row)] = row
     return sorted(rows.values(), key=lambda r: (r.get("step", 0), "val_loss" in r))
 

@@ -1,4 +1,4 @@
-"""The LightningModule: causal-LM loss, AdamW with warmup + cosine decay, PEFT-aware checkpoints."""
+"""The LightningModule: causal-LM loss, AdamW with warmup + cosine decay (continued on relaunch), PEFT checkpoints."""
 
 from __future__ import annotations
 
@@ -15,12 +15,49 @@ from recipes.hf.config import OptimConfig
 from recipes.hf.sft import IGNORE_INDEX
 
 
-def warmup_cosine(step: int, warmup_steps: int, max_steps: int, min_ratio: float) -> float:
-    """LR multiplier: linear warmup to 1, then cosine to ``min_ratio`` at ``max_steps`` (NeMo's CosineAnnealing)."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, max_steps - warmup_steps))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+class WarmupCosine:
+    """LR multiplier of step ``s`` (0-based): linear warmup to 1, then cosine to ``min_ratio`` at ``max_steps``.
+
+    The curve is NeMo's CosineAnnealing. Its fields are saved with the LR scheduler in the checkpoint (LambdaLR
+    saves a callable object's ``__dict__``), so a relaunch continues the recorded curve; see :meth:`extend`.
+    """
+
+    def __init__(self, warmup_steps: int, max_steps: int, min_ratio: float):
+        self.warmup_steps, self.max_steps, self.min_ratio = warmup_steps, max_steps, min_ratio
+        # The cosine runs from start_ratio at start_step down to min_ratio at max_steps.
+        self.start_step, self.start_ratio = warmup_steps, 1.0
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.start_step) / max(1, self.max_steps - self.start_step))
+        return self.min_ratio + (self.start_ratio - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def extend(self, step: int, max_steps: int) -> None:
+        """A relaunch at ``step`` with a larger ``max_steps``: from the LR reached, cosine to min at the new end.
+
+        Continuous by construction (the multiplier at ``step`` is unchanged); a finished run stays at min_lr.
+        A smaller or equal ``max_steps`` keeps the recorded curve (the run just stops earlier).
+        """
+        if max_steps <= self.max_steps:
+            return
+        if step > self.start_step:
+            self.start_ratio, self.start_step = self(step), step
+        self.max_steps = max_steps
+
+
+class ContinuingLambdaLR(torch.optim.lr_scheduler.LambdaLR):
+    """LambdaLR over a :class:`WarmupCosine` that, on loading a checkpoint, extends it to this launch's max_steps."""
+
+    def __init__(self, optimizer, schedule: WarmupCosine):
+        self.launch_max_steps = schedule.max_steps
+        super().__init__(optimizer, schedule)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        launch_max_steps = self.launch_max_steps  # the checkpoint's copy would overwrite it
+        super().load_state_dict(state_dict)
+        self.launch_max_steps = launch_max_steps
+        self.lr_lambdas[0].extend(self.last_epoch, launch_max_steps)
 
 
 def step_seed(seed: int, step: int, micro: int, rank: int) -> int:
@@ -97,8 +134,7 @@ class CausalLMModule(pl.LightningModule):
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
         min_ratio = cfg.min_lr / cfg.lr if cfg.lr else 0.0
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, sched.warmup_steps, self.max_steps, min_ratio))
+        scheduler = ContinuingLambdaLR(optimizer, WarmupCosine(sched.warmup_steps, self.max_steps, min_ratio))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -110,8 +110,9 @@ def train(model: ModelConfig, data: MmapDataConfig | SFTDataConfig, trainer: Tra
     tokenizer = load_tokenizer_for(model)
     datamodule = StepDataModule(data, tokenizer, seed, trainer.max_steps, trainer.limit_val_batches)
     module = CausalLMModule(build_model(model, seed, peft), optim, trainer.max_steps, accumulation, seed)
-    ckpt_path = _resume_path(log, resume)
-    pl_trainer, ckpt = _lightning_trainer(trainer, log, world, accumulation, datamodule.has_validation(world.size))
+    ckpt_path, removed = _resume_path(log, resume)
+    pl_trainer, ckpt = _lightning_trainer(trainer, log, world, accumulation, datamodule.has_validation(world.size),
+                                          removed)
     with warnings.catch_warnings():
         # Lightning warns that a mid-epoch resume of a plain DataLoader is unreliable; ours restarts at
         # the exact batch because its sampler is a function of the restored global step.
@@ -127,32 +128,40 @@ def train(model: ModelConfig, data: MmapDataConfig | SFTDataConfig, trainer: Tra
                        str(ckpt.last_saved) if ckpt.last_saved else None, exported)
 
 
-def _resume_path(log: LogConfig, resume: ResumeConfig) -> str | None:
+def _resume_path(log: LogConfig, resume: ResumeConfig) -> tuple[str | None, list[str]]:
+    """The checkpoint to resume from, and the interrupted saves removed (rank 0 removes them)."""
     from recipes.hf.checkpointing import last_checkpoint, remove_incomplete
 
     ckpt_dir = Path(log.log_dir) / "checkpoints"
+    removed = []
     if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0:
-        remove_incomplete(ckpt_dir)  # saves cut by a kill; the other ranks only read complete ones
+        removed = remove_incomplete(ckpt_dir)  # saves cut by a kill; the other ranks only read complete ones
     if not resume.resume_if_exists:
-        return None
+        return None, removed
     path = last_checkpoint(ckpt_dir)
     if path is None and not resume.resume_ignore_no_checkpoint:
         raise UsageError(f"resume.resume_if_exists: no complete checkpoint in {ckpt_dir}; "
                          "set resume.resume_ignore_no_checkpoint=true to start from scratch")
-    return str(path) if path else None  # Lightning logs "Restoring states from the checkpoint path at ..."
+    return (str(path) if path else None), removed  # Lightning logs "Restoring states from the checkpoint path at ..."
 
 
-def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumulation: int, validate: bool):
+def _lightning_trainer(cfg: TrainerConfig, log: LogConfig, world: World, accumulation: int, validate: bool,
+                       removed_incomplete: list[str]):
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import TQDMProgressBar
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from recipes.hf.callbacks import MetricsFile, Throughput, interactive
+    from recipes.hf.callbacks import LaunchRecord, MetricsFile, Throughput, interactive
     from recipes.hf.checkpointing import StepCheckpoint
+    from recipes.hf.faults import FaultInjection
 
+    faults = FaultInjection.from_env(accumulation)  # RECIPES_FAULT: a test hook, inert when unset
+    launch = LaunchRecord(log.log_dir, removed_incomplete, faults)
     ckpt = StepCheckpoint(str(Path(log.log_dir) / "checkpoints"), log.ckpt.every_n_train_steps,
-                          log.ckpt.keep_last_n, accumulation)
-    callbacks = [Throughput(accumulation), MetricsFile(log.log_dir, accumulation, cfg.log_every_n_steps), ckpt]
+                          log.ckpt.keep_last_n, accumulation, faults)
+    # Order matters: the launch is numbered first; a fault fires before the step's checkpoint.
+    metrics = MetricsFile(log.log_dir, accumulation, cfg.log_every_n_steps, launch)
+    callbacks = [launch, Throughput(accumulation), metrics, faults, ckpt]
     progress_bar = cfg.enable_progress_bar and interactive()  # log files get one line per step instead
     if progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=1))

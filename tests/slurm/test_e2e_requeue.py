@@ -13,8 +13,14 @@ from __future__ import annotations
 import json
 import time
 
-from e2e_helpers import (checkpoint_steps, e2e, job_processes, logged_steps, metrics_steps,  # noqa: F401 (fixture)
+import sys
+from pathlib import Path
+
+from e2e_helpers import (checkpoint_steps, e2e, job_processes, logged_steps,  # noqa: F401 (fixture)
                          process_kind, scontrol_job, squeue_state, wait_state, wait_until)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "hf"))
+from hf_helpers import launch_records, metric_rows, trained_steps  # noqa: E402
 
 
 def _wait_requeued(job: str, attempt: int, timeout: float) -> None:
@@ -53,7 +59,12 @@ def test_failed_or_requeued_attempts_resume_from_the_last_checkpoint(e2e):
     assert steps2[0] == ckpt1[-1] + 1 and steps2[-1] == 16, (steps2, ckpt1)
     repeated = set(steps2) & set(steps0 + steps1)
     assert all(ckpt1[-1] < s <= steps1[-1] for s in repeated), (repeated, ckpt1)
-    assert metrics_steps(log_dir) == list(range(1, 17)), "metrics.jsonl: each step once, in order"
+    records = launch_records(log_dir)  # the run's own records: where each attempt resumed and started
+    assert [(r["slurm_restart_count"], r["resumed_step"], r["first_step"]) for r in records] == \
+        [(0, None, 1), (1, ckpt0[-1], ckpt0[-1] + 1), (2, ckpt1[-1], ckpt1[-1] + 1)], records
+    trained = trained_steps(log_dir)
+    assert trained[1][0] == ckpt0[-1] + 1 and trained[2] == list(range(ckpt1[-1] + 1, 17)), trained
+    assert sorted(metric_rows(log_dir, "train_loss")) == list(range(1, 17)), "the current curve: each step once"
     assert (log_dir / "hf_model" / "config.json").is_file()
     assert scontrol_job(job)["Restarts"] == "2" and row["ExitCode"] == "0:0"
     lines = batch.read_text().splitlines()  # the batch script's output, all attempts (--open-mode=append)

@@ -1,136 +1,109 @@
-"""Kill a training process (SIGKILL at a random checkpoint, or SIGTERM), relaunch it, and compare with an
-uninterrupted run of the same seed: same final step, the same loss at every step, the same weights."""
+"""Kill a training process at an exact point (``RECIPES_FAULT``), relaunch it, and check from the run's own
+records that the relaunch resumed: its first trained step is the checkpoint's step + 1, it trained no step
+up to the checkpoint again, and every step's loss and the final weights equal an uninterrupted run's.
+
+Training is deterministic, so equal losses alone would also pass if the relaunch ignored the checkpoint and
+started from step 0: the assertions on ``launches.jsonl`` and on which launch wrote each ``metrics.jsonl`` row
+are what show the resume.
+"""
 
 from __future__ import annotations
 
-import random
+import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from hf_helpers import metric_rows, options, options_json, subprocess_env, train_in_process
+from hf_helpers import (QUIET, assert_same_run, launch_records, options, options_json, subprocess_env,
+                        train_in_process, trained_steps)
 from recipes.hf.checkpointing import REQUEUE_EXIT_CODE, complete_checkpoints
 
 STEPS, EVERY = 6, 2
-# The relaunch of `python -m recipes.hf.train`, slowed down so that a signal lands mid-run.
-SLOW_TRAIN = """
-import sys, time
-from recipes.hf import module
-step = module.CausalLMModule.training_step
-module.CausalLMModule.training_step = lambda self, b, i: (time.sleep(0.15), step(self, b, i))[1]
-from recipes.hf.train import main
-sys.exit(main(sys.argv[1:]))
-"""
+COMMON = dict(max_steps=STEPS, ckpt_every_n_steps=EVERY, val_check_interval=4, seq_length=16,
+              global_batch_size=2, micro_batch_size=1)
 
 
-def _start(opts) -> subprocess.Popen:
-    args = ["--options", options_json(opts), "--set", "trainer.enable_progress_bar=false"]
-    return subprocess.Popen([sys.executable, "-c", SLOW_TRAIN, *args], env=subprocess_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _launch_with_fault(opts, fault: str) -> subprocess.CompletedProcess:
+    """``python -m recipes.hf.train`` in a child process that kills or signals itself at ``fault``."""
+    args = ["--options", options_json(opts), *(a for o in QUIET for a in ("--set", o))]
+    return subprocess.run([sys.executable, "-m", "recipes.hf.train", *args],
+                          env={**subprocess_env(), "RECIPES_FAULT": fault},
+                          capture_output=True, text=True, timeout=300)
 
 
-def _wait_for_checkpoints(proc: subprocess.Popen, ckpt_dir: str, count: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while len(complete_checkpoints(ckpt_dir)) < count:
-        if proc.poll() is not None:
-            pytest.fail(f"training exited ({proc.returncode}) before {count} checkpoints:\n{proc.stdout.read()}")
-        assert time.monotonic() < deadline, "no checkpoint in time"
-        time.sleep(0.02)
-
-
-def _weights(directory: str) -> dict:
-    from safetensors.torch import load_file
-
-    files = list(Path(directory).glob("*.safetensors"))
-    assert files, directory
-    return {k: v for f in files for k, v in load_file(f).items()}
-
-
-def _assert_same_run(resumed, baseline):
-    import torch
-
-    (opts, result), (base_opts, base_result) = resumed, baseline
-    assert result.global_step == base_result.global_step == STEPS
-    assert result.train_loss == pytest.approx(base_result.train_loss, rel=1e-6, abs=1e-6)
-    losses, base_losses = metric_rows(opts.log_dir, "train_loss"), metric_rows(base_opts.log_dir, "train_loss")
-    assert sorted(losses) == sorted(base_losses) == list(range(1, STEPS + 1))
-    for step in base_losses:
-        assert losses[step] == pytest.approx(base_losses[step], rel=1e-6, abs=1e-6), step
-    key = "adapter" if "adapter" in base_result.exported else "model"
-    got, want = _weights(result.exported[key]), _weights(base_result.exported[key])
-    assert got.keys() == want.keys()
-    for name in want:
-        torch.testing.assert_close(got[name], want[name], rtol=1e-6, atol=1e-6, msg=name)
-
-
-def _interrupt_while_baseline_runs(opts, baseline_opts, interrupt) -> tuple:
-    """Start the slowed run, interrupt it from a thread, and meanwhile train the baseline here."""
-    proc, errors = _start(opts), []
-
-    def guarded():
-        try:
-            interrupt(proc)
-        except BaseException as exc:  # re-raised in the test's thread
-            errors.append(exc)
-            proc.kill()
-
-    worker = threading.Thread(target=guarded)
+def _with_baseline(baseline_opts, launch):
+    """Run ``launch()`` (a child process) while the uninterrupted baseline trains here: 2 cores, half the time."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(proc=launch()))
     worker.start()
     try:
-        baseline = (baseline_opts, train_in_process(baseline_opts))
+        train_in_process(baseline_opts)
     finally:
         worker.join()
-    output, _ = proc.communicate(timeout=120)
-    if errors:
-        raise errors[0]
-    return proc, output, baseline
+    return out["proc"], baseline_opts
 
 
 @pytest.fixture(scope="module")
-def kill_runs(tmp_path_factory, corpus, sft_dir):
+def runs(tmp_path_factory, corpus, sft_dir):
     root = tmp_path_factory.mktemp("resume")
-    common = dict(max_steps=STEPS, ckpt_every_n_steps=EVERY, val_check_interval=4, seq_length=16,
-                  global_batch_size=2, micro_batch_size=1)
-    return {task: (options(root, task, data, f"{task}_baseline", **common),
-                   options(root, task, data, f"{task}_killed", **common))
-            for task, data in (("pretrain", corpus), ("lora", sft_dir))}
+    data = {"pretrain": corpus, "lora": sft_dir}
+    return lambda task, name: options(root, task, data[task], f"{task}_{name}", **COMMON)
 
 
-def test_sigkill_at_a_random_moment_then_relaunch_matches_uninterrupted(kill_runs):
-    baseline_opts, opts = kill_runs["pretrain"]
-    delay = random.uniform(0.0, 1.0)  # after the first checkpoint: mid-step, mid-save or mid-validation
-
-    def kill(proc):
-        _wait_for_checkpoints(proc, opts.checkpoint_dir, 1)
-        time.sleep(delay)
-        proc.kill()
-
-    proc, output, baseline = _interrupt_while_baseline_runs(opts, baseline_opts, kill)
-    assert proc.returncode == -signal.SIGKILL, output
-    done = complete_checkpoints(opts.checkpoint_dir)
-    assert done[-1][0] < STEPS, f"killed {delay:.2f}s after the first checkpoint, too late: {done}"
-    _assert_same_run((opts, train_in_process(opts)), baseline)
-    assert not list(Path(opts.checkpoint_dir).glob(".tmp-*"))
+def _assert_resumed(opts, launch: int, checkpoint: int) -> dict:
+    """Launch ``launch`` resumed from ``checkpoint`` and trained exactly the steps after it, each once."""
+    record = launch_records(opts.log_dir)[launch]
+    assert record["resumed_step"] == checkpoint, record
+    assert record["resumed_from"].endswith(f"step={checkpoint:07d}/state.ckpt"), record
+    assert record["first_step"] == checkpoint + 1, record
+    assert trained_steps(opts.log_dir)[launch] == list(range(checkpoint + 1, STEPS + 1)), "no step <= checkpoint"
+    return record
 
 
-def test_sigterm_saves_exits_for_requeue_then_relaunch_matches_uninterrupted(kill_runs):
-    baseline_opts, opts = kill_runs["lora"]
+def test_sigkill_after_a_step_then_relaunch_resumes_from_the_last_checkpoint(runs):
+    opts = runs("pretrain", "killed")
+    proc, baseline = _with_baseline(runs("pretrain", "baseline"), lambda: _launch_with_fault(opts, "kill_after_step:3"))
+    assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert [s for s, _ in complete_checkpoints(opts.checkpoint_dir)] == [2]
+    assert trained_steps(opts.log_dir) == {0: [1, 2, 3]}
+    first = launch_records(opts.log_dir)[0]
+    assert first["resumed_step"] is None and first["first_step"] == 1 and first["world_size"] == 1
 
-    def terminate(proc):
-        _wait_for_checkpoints(proc, opts.checkpoint_dir, 1)
-        proc.send_signal(signal.SIGTERM)
+    resumed = train_in_process(opts)
+    _assert_resumed(opts, 1, checkpoint=2)
+    assert_same_run(opts, resumed, baseline, STEPS)
 
-    proc, output, baseline = _interrupt_while_baseline_runs(opts, baseline_opts, terminate)
-    assert proc.returncode == REQUEUE_EXIT_CODE, output
-    stopped_at = complete_checkpoints(opts.checkpoint_dir)[-1][0]
-    assert EVERY <= stopped_at < STEPS, output  # saved where the signal was handled, not only every EVERY
-    assert not (Path(opts.log_dir) / "hf_adapter").exists()  # unfinished: nothing exported yet
-    _assert_same_run((opts, train_in_process(opts)), baseline)
+
+def test_sigkill_during_a_save_then_relaunch_uses_the_previous_checkpoint(runs):
+    opts = runs("pretrain", "killed_in_save")
+    proc = _launch_with_fault(opts, "kill_in_save:4")
+    assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:] + proc.stderr[-2000:]
+    partial = opts.checkpoint_dir + "/.tmp-step=0000004"
+    assert [s for s, _ in complete_checkpoints(opts.checkpoint_dir)] == [2]
+    assert os.listdir(partial) == ["state.ckpt"], "cut after half the state file, before meta.json and the rename"
+
+    resumed = train_in_process(opts)
+    record = _assert_resumed(opts, 1, checkpoint=2)
+    assert record["removed_incomplete"] == [".tmp-step=0000004"]
+    assert not os.path.exists(partial)
+    assert_same_run(opts, resumed, runs("pretrain", "baseline"), STEPS)  # trained by the test before
+
+
+def test_sigterm_saves_exits_for_requeue_then_relaunch_matches_uninterrupted(runs):
+    opts = runs("lora", "terminated")
+    proc, baseline = _with_baseline(runs("lora", "baseline"), lambda: _launch_with_fault(opts, "term_after_step:3"))
+    assert proc.returncode == REQUEUE_EXIT_CODE, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert [s for s, _ in complete_checkpoints(opts.checkpoint_dir)] == [2, 3], "step 3 saved by the signal"
+    assert trained_steps(opts.log_dir) == {0: [1, 2, 3]}
+    assert not (Path(opts.log_dir) / "hf_adapter").exists(), "unfinished: nothing exported yet"
+
+    resumed = train_in_process(opts)
+    _assert_resumed(opts, 1, checkpoint=3)
+    assert_same_run(opts, resumed, baseline, STEPS)
 
 
 def test_sigusr1_saves_at_the_end_of_the_step_and_asks_for_requeue(tmp_path, sft_dir, monkeypatch):
@@ -152,3 +125,10 @@ def test_sigusr1_saves_at_the_end_of_the_step_and_asks_for_requeue(tmp_path, sft
         train_in_process(opts)
     assert stopped.value.code == REQUEUE_EXIT_CODE
     assert [s for s, _ in complete_checkpoints(opts.checkpoint_dir)] == [3]
+
+
+def test_a_malformed_fault_is_a_usage_error(tmp_path, corpus):
+    opts = options(tmp_path, "pretrain", corpus, max_steps=1)
+    proc = _launch_with_fault(opts, "kill_after:3")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "RECIPES_FAULT='kill_after:3'" in proc.stderr and "Traceback" not in proc.stderr
