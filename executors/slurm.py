@@ -8,6 +8,7 @@ where ``scontrol`` exists -- and the recipe's stable log dir makes the requeued 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from executors.settings import ExecutorSettings, venv_first_on_path
@@ -38,10 +39,22 @@ def build(settings: ExecutorSettings):
         packager=_packager(settings.packager),
         # pmi2, not pmix: `srun --mpi=pmix` fails under pyxis on many sites (NeMo #14829).
         srun_args=["--mpi=pmi2"] if settings.container_image else None,
+        setup_lines=_make_mount_sources(settings),
     )
     if settings.tasks_per_node > 1 or settings.nodes > 1:
         executor.launcher = "torchrun"
     return executor
+
+
+def _make_mount_sources(settings: ExecutorSettings) -> str | None:
+    """``mkdir -p`` of the mount sources, run by the batch script before srun (outside the container).
+
+    pyxis refuses a mount whose source does not exist ("--container-mounts: source path does not exist"),
+    and a new experiment's results folder is made by the job itself, inside the container: too late.
+    """
+    if not settings.container_image or not settings.container_mounts:
+        return None
+    return "mkdir -p " + " ".join(shlex.quote(m.split(":")[0]) for m in settings.container_mounts)
 
 
 def rundir_clash(job_dir: str, experiment: str, container_image: str | None) -> str | None:
