@@ -4,10 +4,14 @@ only inside the namespaces it made, pyxis loaded, and start/stop that are idempo
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
+from e2e_helpers import REPO
 from mn_helpers import cluster_mn_sh, client, sbatch, scontrol_job, wait_state
 
 NAMESPACES = ("rsmn-head", "rsmn-1", "rsmn-2")
@@ -91,3 +95,41 @@ def test_start_and_stop_are_idempotent_and_leave_nothing(mn_cluster):
     job = sbatch(env, Path(os.getcwd()), "-N2", "--wrap", "true", "-o", "/dev/null")
     wait_state(env, job, "COMPLETED", timeout=60)
     assert scontrol_job(env, job)["NodeList"] == "mn[1-2]"
+
+
+# The commands of the 2-node section of docs/slurm_testing.md, as the tests run them.
+DOC_SECTION = "## The 2-node cluster with pyxis containers"
+DOC_COMMANDS = [
+    "tests/slurm/cluster_mn.sh start", "tests/slurm/cluster_mn.sh status", "tests/slurm/cluster_mn.sh stop",
+    'eval "$(tests/slurm/cluster_mn.sh env)" && PATH="$SLURM_MN_BIN:$PATH" sinfo -h -N -o %N',
+    "python -m pytest -m multinode tests/slurm/multinode", "python -m pytest -m container tests/slurm/multinode",
+    'python -m pytest -m "slurm and not multinode" tests/slurm',
+]
+
+
+def _doc_commands() -> list[str]:
+    text = (REPO / "docs" / "slurm_testing.md").read_text()
+    section = text[text.index(DOC_SECTION):text.index("## End-to-end tests")]
+    return [" ".join(line.split("#", 1)[0].split()) for block in re.findall(r"```bash\n(.*?)```", section, re.S)
+            for line in block.splitlines() if line.strip()]
+
+
+def test_docs_show_the_commands_that_work(mn_cluster):
+    assert _doc_commands() == DOC_COMMANDS
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    out = subprocess.run(["bash", "-c", DOC_COMMANDS[3]], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["mn1", "mn2"], out.stderr
+    # The three suites select what the doc says (collected only: the tests themselves run in this session).
+    picked = {}
+    for line in DOC_COMMANDS[4:]:
+        args = shlex.split(line)[1:]
+        proc = subprocess.run([sys.executable, *args, "--collect-only", "-q", "-p", "no:cacheprovider"], cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        picked[line] = {row.split("::")[0] for row in proc.stdout.splitlines() if "::" in row}
+    mn, box, single = picked.values()
+    here = "tests/slurm/multinode/"
+    assert {here + f for f in ("test_mn_cluster.py", "test_mn_train.py", "test_mn_requeue.py",
+                               "test_mn_container.py")} == mn
+    assert box == {here + "test_mn_container.py"}
+    assert single and not any(path.startswith(here) for path in single), single
