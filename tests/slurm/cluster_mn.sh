@@ -28,7 +28,8 @@ BRIDGE=mnbr0
 CTLD_PORT=7817 SLURMD_PORT=7818 DBD_PORT=7819 DB_PORT=13307   # inside the namespaces only
 WAIT_S="${SLURM_TEST_START_TIMEOUT:-60}"
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server libslurm-dev libbsd-dev build-essential
-          squashfs-tools busybox-static jq parallel zstd bsdextrautils libcap2-bin iproute2 util-linux)
+          squashfs-tools jq parallel zstd bsdextrautils libcap2-bin iproute2 util-linux)
+command -v busybox >/dev/null || PACKAGES+=(busybox-static)  # for the test image; conflicts with `busybox`
 CLIENTS=(sbatch squeue sacct scontrol scancel sinfo sacctmgr srun salloc)
 
 PROG="cluster_mn.sh"
