@@ -39,6 +39,7 @@ def build(settings: ExecutorSettings):
         packager=_packager(settings.packager),
         # pmi2, not pmix: `srun --mpi=pmix` fails under pyxis on many sites (NeMo #14829).
         srun_args=["--mpi=pmi2"] if settings.container_image else None,
+        setup_lines=_make_mount_sources(settings),
     )
     if settings.tasks_per_node > 1 or settings.nodes > 1:
         executor.launcher = "torchrun"
@@ -57,6 +58,17 @@ def script_env(settings: ExecutorSettings) -> dict[str, str]:
         if venv:
             env = {"PATH": shlex.quote(venv["PATH"].rstrip(":")) + ':"$PATH"', **env}
     return env
+
+
+def _make_mount_sources(settings: ExecutorSettings) -> str | None:
+    """``mkdir -p`` of the mount sources, run by the batch script before srun (outside the container).
+
+    pyxis refuses a mount whose source does not exist ("--container-mounts: source path does not exist"),
+    and a new experiment's results folder is made by the job itself, inside the container: too late.
+    """
+    if not settings.container_image or not settings.container_mounts:
+        return None
+    return "mkdir -p " + " ".join(shlex.quote(m.split(":")[0]) for m in settings.container_mounts)
 
 
 def rundir_clash(job_dir: str, experiment: str, container_image: str | None) -> str | None:
