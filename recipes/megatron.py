@@ -60,7 +60,9 @@ def seq_length(opts: RecipeOptions) -> int:
 
 
 def tokenizer_name(opts: RecipeOptions) -> str:
-    return opts.tokenizer or opts.hf_model_id or get_model(opts.model).hf_id
+    """The debug model uses the bundled Llama 3 tokenizer (offline), as on the small-model backend."""
+    spec = get_model(opts.model)
+    return opts.tokenizer or opts.hf_model_id or ("llama3" if spec.is_debug else spec.hf_id)
 
 
 def _set_parallelism(recipe: run.Partial, opts: RecipeOptions) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 FLAG = "-D/--dataset_path"
 SPLITS = ("training.jsonl", "validation.jsonl", "test.jsonl")
 FIX = "fix the line or regenerate the file with python -m recipes.prepare_sft"
+TEXT_BOS = "<|begin_of_text|>"  # Llama 3's BOS: the tokenization adds it (recipes.data.sft_tokens)
 
 
 def line_problem(raw: bytes) -> str | None:
@@ -27,6 +28,9 @@ def line_problem(raw: bytes) -> str | None:
     bad = [key for key in ("input", "output") if not isinstance(row[key], str)]
     if bad:
         return f'"{bad[0]}" must be a string, not {type(row[bad[0]]).__name__}'
+    if row["input"].lstrip().startswith(TEXT_BOS):
+        return (f'"input" starts with {TEXT_BOS} as text, and the tokenization adds BOS itself (it would appear '
+                "twice; folders from an older prepare_sft --template llama3)")
     return None
 
 

@@ -133,3 +133,18 @@ def test_a_trailing_blank_line_is_accepted(isolated, capsys):
     folder.mkdir()
     (folder / "training.jsonl").write_text(json.dumps(GOOD) + "\n\n")
     assert finetune.main(["-M", "tiny", "--backend", "hf", "--cpu", "-D", str(folder), "--dryrun"]) == 0
+
+
+def test_a_folder_with_bos_written_as_text_is_refused(tmp_path):
+    """Rows of an older `prepare_sft --template llama3` hold <|begin_of_text|>: both backends add BOS
+    themselves (NeMo's GPTSFTDataset with add_bos, see tests/unit/hf/test_sft_tokens_nemo.py)."""
+    import json
+
+    from recipes.sft_files import folder_problems
+
+    folder = tmp_path / "old"
+    folder.mkdir()
+    row = {"input": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>", "output": "yo"}
+    (folder / "training.jsonl").write_text(json.dumps(row) + "\n")
+    (problem,) = folder_problems(folder)
+    assert "training.jsonl:1" in problem and "<|begin_of_text|> as text" in problem
