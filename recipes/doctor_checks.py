@@ -134,13 +134,12 @@ def check_slurm(site: dict) -> list[Check]:
 
 
 def check_site() -> tuple[list[Check], dict]:
-    from executors.site import site_defaults, site_file
-    from recipes.errors import UsageError
+    from executors.site import site_file, site_settings
 
-    try:
-        site = site_defaults()
-    except UsageError as exc:
-        return [Check("site settings", "FAIL", str(exc), f"fix {site_file()} or point RECIPES_SITE_CONFIG elsewhere")], {}
+    site, problems = site_settings()
+    if problems:
+        return [Check("site settings", "FAIL", "; ".join(problems),
+                      f"fix {site_file()} or point RECIPES_SITE_CONFIG elsewhere")], {}
     shown = ", ".join(f"{key}={site[key]}" for key in sorted(site) if key not in ("env_vars", "sbatch"))
     source = site_file() if site_file().is_file() else "no site file"
     return [Check("site settings", "OK", f"{shown or 'none set'} ({source})")], site

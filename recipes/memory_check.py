@@ -126,7 +126,8 @@ def candidate_changes(arch: Arch, lay: Layout, nodes: int) -> list[tuple[str, La
     out = []
     tp = lay.tp * 2
     if tp <= 8 and arch.num_attention_heads % tp == 0 and arch.num_query_groups % tp == 0:
-        out.append((f"-T {tp}", _regroup(lay, tp=tp)))
+        # From TP 1 the CLI turns sequence parallelism on with -T (recipes.tutorial): estimate what runs.
+        out.append((f"-T {tp}", _regroup(lay, tp=tp, sequence_parallel=lay.sequence_parallel or lay.tp == 1)))
     if lay.tp > 1 and not lay.sequence_parallel:
         out.append(("--sequence_parallel", vary(lay, sequence_parallel=True)))
     if arch.num_layers >= lay.pp * 2:

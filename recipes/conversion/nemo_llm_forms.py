@@ -9,8 +9,11 @@ become ``import --source hf://... --output_path ... [--overwrite]`` and ``export
 
 from __future__ import annotations
 
+import re
 
 
+
+KEY = re.compile(r"^[A-Za-z_]+$")
 KEYS = {"source": "--source", "path": "--source", "output_path": "--output_path"}
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
@@ -18,10 +21,11 @@ TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 def translate(argv: list[str]) -> list[str]:
     """``argv`` with every ``key=value`` word turned into our flags; other words unchanged."""
     out, problems = [], []
-    for word in argv:
+    for index, word in enumerate(argv):
         key, sep, value = word.partition("=")
-        if not sep or word.startswith("-"):
-            out.append(word)
+        after_flag = index > 0 and argv[index - 1].startswith("-") and "=" not in argv[index - 1]
+        if not sep or word.startswith("-") or after_flag or not KEY.match(key):
+            out.append(word)  # a flag, a flag's value, or a path that happens to hold '=' (NeMo's ckpt names)
         elif key in KEYS:
             out += [KEYS[key], value]
         elif key == "overwrite":

@@ -28,3 +28,13 @@ def test_key_value_errors(tmp_path, capsys, word, expected):
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_paths_holding_equals_signs_stay_paths():
+    """NeMo's checkpoint names (`...--val_loss=0.00-step=9-last`) are flag values, not key=value words."""
+    from recipes.conversion.nemo_llm_forms import translate
+
+    ckpt = "results/x/checkpoints/x--val_loss=0.00-step=9-consumed_samples=80.0-last"
+    assert translate(["export", "--source", ckpt, "--output_path", "hf"]) == ["export", "--source", ckpt,
+                                                                             "--output_path", "hf"]
+    assert translate(["export", f"path={ckpt}", "target=hf"]) == ["export", "--source", ckpt]

@@ -13,7 +13,7 @@ from nemo.collections import llm  # noqa: E402
 # load them once here, outside capsys.
 assert llm.llama31_8b and llm.llama31_70b
 
-EIGHT_GPUS = ["--executor", "torchrun", "-G", "8", "--max_steps", "10", "--dryrun"]
+EIGHT_GPUS = ["--executor", "torchrun", "-G", "8", "--mock_data", "--max_steps", "10", "--dryrun"]
 
 
 def run(entry, argv, capsys):
@@ -36,7 +36,7 @@ def test_8b_dryrun_prints_the_table_with_the_recipe_layout(isolated, capsys):
 def test_70b_dryrun_prints_every_pipeline_stage(isolated):
     """A Slurm dry-run (in a subprocess: NeMo-Run's tunnel reads stdin, which capsys replaces)."""
     result = run_module("recipes.pretrain", "--executor", "slurm", "-a", "acct", "-M", "70B", "-N", "4", "-G", "8",
-                        "--max_steps", "10", "--dryrun", "--yes", "--packager", "none", cwd=isolated)
+                        "--mock_data", "--max_steps", "10", "--dryrun", "--yes", "--packager", "none", cwd=isolated)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "TP 4 PP 4 (VPP 5) CP 2 DP 1" in out and "SP on" in out
@@ -80,7 +80,7 @@ def test_site_file_gpu_memory_and_bad_values(isolated, capsys, monkeypatch):
 
 
 def test_lora_finetune_reads_the_adapter_from_the_recipe(isolated, capsys, sft_folder):
-    code, out, err = run("finetune", EIGHT_GPUS + ["-D", str(sft_folder), "--gpu_memory", "80"], capsys)
+    code, out, err = run("finetune", [a for a in EIGHT_GPUS if a != "--mock_data"] + ["--peft", "lora", "-D", str(sft_folder), "--gpu_memory", "80"], capsys)
     assert code == 0, err
     assert "lora r=8" in out and "distributed optimizer off" in out
 

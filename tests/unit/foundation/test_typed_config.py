@@ -33,7 +33,7 @@ def test_dataset_path_is_parsed_once_into_a_typed_value(isolated, mmap_prefix, s
 
 
 def test_megatron_recipe_overrides_are_typed(isolated, sft_folder, capfd):
-    argv = MEG + ["-D", str(sft_folder), "peft.dim=abc", "trainer.max_steps=2.5", "optim.config.lr=0.001"]
+    argv = MEG + ["-D", str(sft_folder), "--peft", "lora", "peft.dim=abc", "trainer.max_steps=2.5", "optim.config.lr=0.001"]
     assert finetune.main(argv) == 2
     errors = [e.split("error: ")[1] for e in capfd.readouterr().err.splitlines() if "error: " in e]
     assert errors == ["override 'peft.dim=abc': expected int; e.g. peft.dim=<value> (see --dryrun for the field)",
