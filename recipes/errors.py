@@ -41,9 +41,11 @@ def _usage_errors() -> tuple[type, ...]:
 
 def _split_debug(args: tuple) -> tuple[tuple, bool]:
     """Take ``--debug`` out of the command line (every entry point accepts it) and honour $RECIPES_DEBUG."""
+    env_debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if args and not (args[0] is None or isinstance(args[0], (list, tuple))):
+        return args, env_debug or DEBUG_FLAG in sys.argv[1:]  # an inner function taking other arguments
     argv = list(args[0]) if args and args[0] is not None else sys.argv[1:]
-    debug = DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    return ([a for a in argv if a != DEBUG_FLAG], *args[1:]), debug
+    return ([a for a in argv if a != DEBUG_FLAG], *args[1:]), env_debug or DEBUG_FLAG in argv
 
 
 def _unexpected(exc: BaseException, prog: str, debug: bool) -> int:

@@ -37,6 +37,23 @@ def check_supported(plan: JobPlan) -> list[str]:
     if plan.opts.num_nodes > 1 and executor != "slurm":
         problems.append(f"-N/--num_nodes: {plan.opts.num_nodes} nodes need --executor slurm; --executor {executor} "
                         "runs on this machine only (use -N 1)")
+    problems += _debug_model_weights(plan)
     if "fp8_recipe" in plan.explicit and not plan.opts.fp8:
         problems.append("--fp8_recipe: has an effect only with --fp8; add --fp8 or drop it")
     return problems
+
+
+def _debug_model_weights(plan: JobPlan) -> list[str]:
+    """``-M tiny`` with ``--hf_model_id``: weights it would ignore (random init) or could not import."""
+    from recipes.models import get_model
+
+    opts, spec = plan.opts, get_model(plan.opts.model)
+    if not spec.is_debug or not opts.hf_model_id:
+        return []
+    if opts.backend == "megatron":
+        return [f"--hf_model_id: -M {spec.name} trains its own debug architecture, which {opts.hf_model_id} cannot "
+                "be imported into; drop --hf_model_id, or choose the model's size with -M"]
+    if opts.hf_model_id == spec.hf_id:
+        return [f"--hf_model_id: -M {spec.name} trains the debug Llama from random weights and would ignore "
+                f"{opts.hf_model_id}; drop --hf_model_id, or pass a local HF model folder to train it"]
+    return []
