@@ -105,3 +105,33 @@ def test_children_get_the_filters_and_the_users_own_entries_win():
     proc = subprocess.run([sys.executable, "-c", "import torch.cuda"], capture_output=True, text=True,
                           env={**os.environ, **child_env({})})
     assert PYNVML not in proc.stderr
+
+
+NO_MATCH = "No matches found for source key"
+UNFILTERED_CONVERT = ("import logging, runpy, sys; import recipes; log = logging.getLogger('nemo_logger'); "
+                      "[log.removeFilter(f) for f in list(log.filters)]; sys.argv = ['convert'] + sys.argv[1:]; "
+                      "runpy.run_module('recipes.convert', run_name='__main__')")
+
+
+def test_an_exact_conversion_prints_no_unmatched_key_noise(tmp_path):
+    """NeMo's fused-norm names match nothing on the local layer spec (our connector maps those norms):
+    the message exists without the filter, is gone with it, and another unmatched key still shows."""
+    sys.path.insert(0, str(REPO / "tests" / "unit" / "convert"))
+    from convert_helpers import write_hf_llama
+
+    source = write_hf_llama(tmp_path / "hf")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    bare = subprocess.run([sys.executable, "-c", UNFILTERED_CONVERT, "import", "--source", str(source),
+                           "--output_path", str(tmp_path / "nemo_bare")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert bare.returncode == 0 and "target_key='decoder.layers.*.self_attention.linear_qkv.layer_norm_weight'" \
+        in bare.stdout + bare.stderr, (bare.stdout + bare.stderr)[-3000:]
+    proc = run_module("recipes.convert", "import", "--source", str(source), "--output_path", str(tmp_path / "nemo"),
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert NO_MATCH not in proc.stdout + proc.stderr
+
+    other = subprocess.run([sys.executable, "-c", "import recipes; from nemo.utils import logging; logging.warning("
+                            f"\"{NO_MATCH}: source_key='model.layers.*.mlp.up_proj.weight' target_key='x'\")"],
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert f"{NO_MATCH}: source_key='model.layers.*.mlp.up_proj.weight'" in other.stdout + other.stderr

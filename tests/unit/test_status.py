@@ -88,7 +88,7 @@ def test_the_launcher_suggests_commands_that_work(launched):
     assert suggested == ["recipes.status", EXPERIMENT]
     assert status(launched, *suggested[1:]).returncode == 0
     logs = status(launched, EXPERIMENT, "--logs", "pretrain")
-    assert logs.returncode == 0 and "step 4/4" in logs.stdout, logs.stdout[-2000:]
+    assert logs.returncode == 0 and "step 4/4" in logs.stdout + logs.stderr, logs.stderr[-2000:]  # NeMo-Run tails to stderr
 
 
 def test_an_experiment_with_only_a_dry_run_has_no_run(launched):
