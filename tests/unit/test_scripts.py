@@ -91,8 +91,9 @@ def check_demo(output: str, demo: Path) -> None:
     samples = trained["samples"]
     answers = {row["input"]: row["output"] for row in heldout}
     assert all(s["reference"] == answers[s["input"]] for s in samples)
+    recomputed = sum(s["prediction"].strip() == s["reference"] for s in samples) / len(samples)
     assert trained["exact_match"] >= baseline["exact_match"] + 0.25, (baseline, trained)
-    assert trained["bleu"] > baseline["bleu"] + 10
+    assert recomputed >= baseline["exact_match"] + 0.25  # over the first 20 samples the report keeps
     for run in ("demo_pretrain", "demo_lora"):
         losses = [json.loads(line)["train_loss"] for line in (results / run / "metrics.jsonl").open()
                   if "train_loss" in json.loads(line)]
