@@ -56,6 +56,11 @@ WARNING_FILTERS = (
         "megatron-core's import-time notice about fused GPU kernels; without a GPU Megatron does not "
         "train here (the small-model backend does), so the fallbacks are never used"),
     WarningFilter(
+        UserWarning, ("lightning.fabric.plugins.environments.slurm",),
+        "The `srun` command is available on your system but is not used",
+        "Lightning's hint on a machine with Slurm installed; a local run is meant to run without srun, "
+        "and Slurm runs go through NeMo-Run's sbatch script, which does use srun"),
+    WarningFilter(
         FutureWarning, ("lightning.pytorch.utilities._pytree",), "`isinstance(treespec, LeafSpec)` is deprecated",
         "Lightning 2.4's own use of an alias torch 2.13 deprecated; nothing in this project's code or "
         "a user's command can change it"),

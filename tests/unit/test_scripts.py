@@ -61,7 +61,8 @@ def test_dockerfile_builds_on_a_pinned_ngc_image_without_replacing_it():
 
 
 NOISE = ("The pynvml package is deprecated", "Transformer Engine and Apex are not installed",
-         "with an incorrect regex pattern", "nemo experiment", "`isinstance(treespec, LeafSpec)` is deprecated")
+         "with an incorrect regex pattern", "nemo experiment", "`isinstance(treespec, LeafSpec)` is deprecated",
+         "The `srun` command is available on your system but is not used")
 
 
 def test_demo_main_job(tmp_path):
