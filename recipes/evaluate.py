@@ -33,6 +33,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Checks]:
     parser.add_argument("--adapter", help="LoRA/DoRA adapter dir (<log_dir>/hf_adapter)")
     parser.add_argument("--max_new_tokens", default="64", help="tokens generated per row, at least 1 (default 64)")
     parser.add_argument("--log_dir", help="training run dir: its loss curves are plotted")
+    parser.add_argument("--plot_runs", nargs="+", default=[], metavar="DIR",
+                        help="earlier runs (e.g. the pretraining) plotted beside --log_dir in the same PNG")
+    parser.add_argument("--baseline", metavar="REPORT",
+                        help="an earlier report.json (e.g. of the untrained model): printed side by side")
     parser.add_argument("--output", help="report path (default <log_dir>/eval/report.json or ./eval_report.json)")
     parser.add_argument("--bleu_tokenize", help=f"sacrebleu tokenizer: {', '.join(BLEU_TOKENIZERS)} "
                                                 "(default 13a; zh when references are CJK)")
@@ -114,30 +118,47 @@ def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[f
     return predictions, lengths, latencies
 
 
-def plot_curves(log_dir: str, path: Path) -> str | None:
+def plot_curves(log_dirs: list[str], path: Path) -> str | None:
+    """One PNG, one panel per run (training and validation loss against step)."""
     from recipes.atomic import atomic_file
+
     from recipes.hf.metrics import load_curves
 
-    curves = load_curves(log_dir)
-    if not any(curves.values()):
+    runs = [(d, load_curves(d)) for d in log_dirs]
+    runs = [(d, curves) for d, curves in runs if any(curves.values())]
+    if not runs:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for key, points in curves.items():
-        if points:
-            ax.plot(*zip(*points), marker="o" if key == "val_loss" else None, label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(Path(log_dir).name)
-    ax.legend()
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    for ax, (log_dir, curves) in zip(axes[0], runs):
+        for key, points in curves.items():
+            if points:
+                ax.plot(*zip(*points), marker="o" if key == "val_loss" else None, label=key)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_title(Path(log_dir).name)
+        ax.legend()
     with atomic_file(path) as temp:
         fig.savefig(temp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return str(path)
+
+
+COMPARED = ("exact_match", "bleu", "accuracy", "macro_f1", "mean_response_tokens")
+
+
+def comparison(report: dict, baseline_path: str) -> str:
+    """Metric lines: baseline next to this report."""
+    baseline = json.loads(Path(baseline_path).read_text())
+    lines = [f"{'':22}{'baseline':>10}{'this model':>12}   (baseline: {baseline.get('model_path')})"]
+    for key in COMPARED:
+        if key in report and key in baseline:
+            lines.append(f"  {key:20}{baseline[key]:>10.3f}{report[key]:>12.3f}")
+    return "\n".join(lines)
 
 
 def default_output(args) -> Path:
@@ -158,9 +179,14 @@ def check_args(args, checks: Checks) -> list[dict]:
     rows = _test_rows(args, checks)
     if args.log_dir and not Path(args.log_dir).is_dir():
         checks.add(f"--log_dir: {args.log_dir} is not a directory; pass the training run's log dir")
+    for flag, folder in [("--plot_runs", d) for d in args.plot_runs]:
+        if not Path(folder).is_dir():
+            checks.add(f"{flag}: {folder} is not a directory; pass the training run's log dir")
+    if args.baseline and not Path(args.baseline).is_file():
+        checks.add(f"--baseline: {args.baseline} not found; pass a report.json written by {PROG}")
     output = default_output(args)
     checks.add(*output_problems(output, args.overwrite, "--output", folder=False, inputs=[args.test_file]))
-    if args.log_dir and not checks.problems:
+    if (args.log_dir or args.plot_runs) and not checks.problems:
         checks.add(*output_problems(output.with_suffix(".png"), args.overwrite, "--output", folder=False))
     checks.done()
     return rows
@@ -219,11 +245,16 @@ def main(argv: list[str] | None = None) -> int:
               "latency_p50_s": percentile(latencies, 0.5), "latency_p95_s": percentile(latencies, 0.95)}
     if args.labels or looks_like_labels(references):
         report.update(label_metrics(predictions, references))
+    if args.baseline:
+        report["baseline"] = {k: v for k, v in json.loads(Path(args.baseline).read_text()).items()
+                              if k in COMPARED or k == "model_path"}
     report["samples"] = [{"input": r["input"], "reference": ref, "prediction": p}
                          for r, ref, p in zip(rows, references, predictions)][:20]
     output = write_outputs(args, report)
     summary = {k: v for k, v in report.items() if k not in ("samples", "labels")}
     print(json.dumps(summary, indent=2, ensure_ascii=False))
+    if args.baseline:
+        print(comparison(report, args.baseline))
     print(f"report: {output}", file=sys.stderr)
     return 0
 
@@ -233,8 +264,8 @@ def write_outputs(args, report: dict) -> Path:
     from recipes.atomic import atomic_file
 
     output = default_output(args)
-    if args.log_dir:
-        report["loss_plot"] = plot_curves(args.log_dir, output.with_suffix(".png"))
+    if args.log_dir or args.plot_runs:
+        report["loss_plot"] = plot_curves(args.plot_runs + [d for d in [args.log_dir] if d], output.with_suffix(".png"))
     with atomic_file(output) as temp:
         temp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return output

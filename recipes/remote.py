@@ -8,10 +8,13 @@ parseable line, ``submitted slurm job <id> (<task>)``, so that a script can chai
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 from executors import build_executor
 from executors.settings import ExecutorSettings
+from recipes import quiet
 
 RUN_FAILED = 1
 
@@ -51,8 +54,6 @@ def in_code_dir(executor: str, packager: str):
 
     Callers pass absolute paths only, so changing directory changes nothing else.
     """
-    import contextlib
-
     from recipes.plan import repo_root
 
     if executor == "slurm" and packager == "git":
@@ -64,27 +65,92 @@ def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, 
                    detach: bool = False, log_dir: str | None = None) -> int:
     """Run ``tasks`` [(name, Partial, NeMo-Run executor)] in order as one experiment; 0 when all succeeded.
 
-    With ``detach`` it returns once submitted. Prints the Slurm job ids (for ``--dependency``).
+    With ``detach`` it returns once submitted. Prints the Slurm job ids (for ``--dependency``). A local
+    run stops with its launcher (:mod:`recipes.jobcontrol`); a stop by signal is reported as stopped,
+    with the command that resumes it, and exits 1 like any run that did not finish.
     """
     import nemo_run as run
 
+    from recipes import runrecord
+    from recipes.jobcontrol import LocalJobControl
+
     use_nemorun_home()
-    with in_code_dir(executor, packager), \
-            run.Experiment(experiment, executor=tasks[-1][2], log_level="WARN") as exp:
+    control = LocalJobControl() if executor != "slurm" and not detach else contextlib.nullcontext()
+    # Leaving the experiment's context waits for attached jobs: stop signals must still reach them then.
+    with in_code_dir(executor, packager), children_env(quiet.child_env()), control, \
+            run.Experiment(experiment, executor=tasks[-1][2], log_level="WARN", enable_goodbye_message=False,
+                           skip_status_at_exit=True) as exp:
         for name, task, task_executor in tasks:
             exp.add(task, executor=task_executor, name=name)
+        record = runrecord.start(exp._exp_dir, experiment, executor, [(n, t) for n, t, _ in tasks], log_dir)
         exp.run(sequential=True, detach=detach, tail_logs=not detach and executor != "slurm")
         report_submitted(exp)
-    # Leaving the context waits for attached jobs; their final states are known only now.
     print(f"experiment {exp._id}" + (f": logs and checkpoints in {log_dir}" if log_dir else ""))
     if detach:
         print(f"follow it with: python -m recipes.status {experiment}")
         return 0
-    failed = {job.id: str(job.state) for job in exp.jobs if "SUCCEEDED" not in str(job.state)}
-    for name, state in failed.items():
-        print(f"{experiment}: task {name} ended {state}; see `python -m recipes.status {experiment} --logs {name}`",
-              file=sys.stderr)
-    return RUN_FAILED if failed else 0
+    return report_outcome(exp, record, getattr(control, "stop_signal", None))
+
+
+def report_outcome(exp, record: dict, stop_signal: int | None) -> int:
+    """Record and print each task's end: succeeded, stopped by signal (with the resume command), or failed."""
+    import signal
+    import time
+
+    from recipes import runrecord
+    from recipes.jobcontrol import SIGNAL_EXITS
+
+    experiment, codes = record["experiment"], local_exit_codes(exp)
+    outcome, bad = {}, False
+    for job in exp.jobs:
+        state, code = str(job.state).split(".")[-1], codes.get(job.id)
+        stopped = state != "SUCCEEDED" and (code in SIGNAL_EXITS or stop_signal is not None)
+        outcome[job.id] = {"state": "STOPPED" if stopped else state, "exit_code": code}
+        if state == "SUCCEEDED":
+            continue
+        bad = True
+        if stopped:
+            how = signal.Signals(stop_signal).name if stop_signal else f"exit {code}"
+            print(f"{experiment}: task {job.id} stopped by signal ({how}); resume with: {record['command']}",
+                  file=sys.stderr)
+        else:
+            print(f"{experiment}: task {job.id} ended {state}" + (f" (exit {code})" if code is not None else "")
+                  + f"; see `python -m recipes.status {experiment} --logs {job.id}`", file=sys.stderr)
+    record.update(ended=time.time(), outcome=outcome)
+    runrecord.write(runrecord.record_path(exp._exp_dir), record)
+    print(f"status: python -m recipes.status {experiment}")
+    return RUN_FAILED if bad else 0
+
+
+def local_exit_codes(exp) -> dict[str, int]:
+    """{task: exit status} of the local jobs (torchx keeps the Popen objects; it reports only FAILED)."""
+    codes = {}
+    schedulers = getattr(getattr(exp, "_runner", None), "_scheduler_instances", {}) or {}
+    apps = {}
+    for scheduler in schedulers.values():
+        apps.update(getattr(scheduler, "_apps", {}) or {})
+    for job in exp.jobs:
+        app = apps.get(str(getattr(job, "handle", "") or "").rsplit("/", 1)[-1])
+        replicas = [r for rs in getattr(app, "role_replicas", {}).values() for r in rs] if app else []
+        returns = [r.proc.returncode for r in replicas if r.proc.returncode is not None]
+        if returns:
+            codes[job.id] = next((c for c in returns if c != 0), 0)
+    return codes
+
+
+@contextlib.contextmanager
+def children_env(values: dict[str, str]):
+    """Set environment variables for the jobs started inside (torchx and sbatch copy this environment)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def run_task(task, *, name: str, experiment: str, executor: str, settings: ExecutorSettings,

