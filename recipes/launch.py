@@ -145,6 +145,9 @@ def dryrun(plan: JobPlan, tasks, executor) -> int:
         exp.dryrun(log=not keep, delete_exp_dir=not keep)
         exp_dir = Path(exp._exp_dir)
     if keep:
+        from recipes.runrecord import DRYRUN_MARKER
+
+        (exp_dir / DRYRUN_MARKER).touch()  # recipes.status: a dry-run, not a run
         for name, _ in tasks:
             script = exp_dir / f"{name}_sbatch.sh"
             print(f"# ---- sbatch script: {script} ----")
