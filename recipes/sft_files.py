@@ -60,6 +60,7 @@ def folder_problems(folder: Path) -> list[str]:
         return [f"{FLAG}: {folder} has no training.jsonl; prepare it with python -m recipes.prepare_sft"]
     problems = []
     for name in SPLITS:
-        if (folder / name).is_file():
-            problems += file_problems(folder / name)
+        path = folder / name
+        if path.is_file() and not (name == "test.jsonl" and path.stat().st_size == 0):  # prepare_sft --test_size 0
+            problems += file_problems(path)
     return problems

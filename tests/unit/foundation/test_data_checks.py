@@ -148,3 +148,15 @@ def test_a_folder_with_bos_written_as_text_is_refused(tmp_path):
     (folder / "training.jsonl").write_text(json.dumps(row) + "\n")
     (problem,) = folder_problems(folder)
     assert "training.jsonl:1" in problem and "<|begin_of_text|> as text" in problem
+
+
+def test_an_empty_test_split_is_accepted(tmp_path):
+    """`prepare_sft --test_size 0` writes an empty test.jsonl: no test rows, not a broken file."""
+    from recipes.data.sft import prepare_sft
+    from recipes.sft_files import folder_problems
+
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(f'{{"input": "q{i}", "output": "a{i}"}}\n' for i in range(10)))
+    prepare_sft(str(source), str(tmp_path / "sft"), val_size=2, test_size=0)
+    assert (tmp_path / "sft" / "test.jsonl").stat().st_size == 0
+    assert folder_problems(tmp_path / "sft") == []
