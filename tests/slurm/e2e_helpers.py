@@ -141,7 +141,8 @@ class E2E:
 
     def task_dir(self, experiment: str, task: str) -> Path:
         """NeMo-Run's folder of ``task`` in the latest run of ``experiment``."""
-        runs = sorted((self.home / "experiments" / experiment).glob(f"{experiment}_*"))
+        # Directories only: recipes.runrecord keeps a <run>.run.json beside each run folder.
+        runs = sorted(p for p in (self.home / "experiments" / experiment).glob(f"{experiment}_*") if p.is_dir())
         assert runs, f"no NeMo-Run run of {experiment} under {self.home}"
         return runs[-1] / task
 
