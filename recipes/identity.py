@@ -64,6 +64,8 @@ def mismatch(opts) -> str | None:
             return (f"-E/--experiment {opts.experiment}: {log_dir} holds checkpoints of a run whose settings were "
                     f"not recorded, so resuming it could continue the wrong run; {ways}")
         return None
+    if not _has_training_state(log_dir):
+        return None  # nothing to resume (e.g. a submitted job that was cancelled): record() starts anew
     new = identity(opts)
     changed = [f"{name} {old.get(name)!r} -> {new[name]!r}" for name in FIELDS if old.get(name) != new[name]]
     if not changed:
@@ -89,7 +91,7 @@ def record(opts) -> None:
     """Write ``run.json`` at the first launch (kept as it is afterwards: it describes the checkpoints)."""
     log_dir = Path(opts.log_dir)
     path = log_dir / RECORD
-    if path.is_file():
+    if path.is_file() and _has_training_state(log_dir):
         return
     log_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{RECORD}.tmp-{os.getpid()}")

@@ -22,7 +22,9 @@ FLAGS = f"{TINY} -D data/sample_text_document --max_steps 8 -s 64 -g 2 --ckpt_ev
 JOB = f"python -m recipes.pretrain --executor slurm -a acct -p batch -G 2 -E tiny_faults {FLAGS} --retries 2 " \
       "--detach trainer.enable_progress_bar=false"
 # The same global batch (-g 2) on one local process: the reference curve.
-REFERENCE = f"python -m recipes.pretrain -G 1 -E tiny_reference {FLAGS} trainer.enable_progress_bar=false"
+# Local: --packager is Slurm-only (refused elsewhere, recipes.support).
+REFERENCE = ("python -m recipes.pretrain -G 1 -E tiny_reference " + FLAGS.replace(" --packager none", "")
+             + " trainer.enable_progress_bar=false")
 
 
 def test_killed_after_a_step_and_during_a_save_the_requeued_job_resumes_from_the_last_complete_checkpoint(e2e):
