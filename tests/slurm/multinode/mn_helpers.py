@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from e2e_helpers import wait_until  # noqa: F401 (re-exported: one polling helper for both clusters)
+
 import pytest
 
 CLUSTER_MN_SH = Path(__file__).resolve().parent.parent / "cluster_mn.sh"
@@ -49,15 +51,6 @@ def client(env: dict, *cmd: str, timeout: float = 30, check: bool = True, cwd=No
     return proc
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def sacct(env: dict, job: str) -> dict[str, str] | None:
