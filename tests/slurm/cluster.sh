@@ -16,6 +16,9 @@ set -euo pipefail
 S="${SLURM_TEST_STATE:-/tmp/recipes-slurm}"
 CLUSTER_NAME=recipes
 NODE_WAIT_S="${SLURM_TEST_START_TIMEOUT:-60}"
+# SLURM_TEST_GPUS=N: the node advertises N GPUs (stand-in device nodes, see write_config), so that jobs asking
+# for GPUs are scheduled on this CPU machine and accounted (AllocTRES gres/gpu=N); nothing makes them usable.
+GPUS="${SLURM_TEST_GPUS:-0}"
 PACKAGES=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
 
 PROG="cluster.sh"
@@ -29,10 +32,14 @@ esac
 case "$S" in
     *[[:space:]]*) die "cannot use SLURM_TEST_STATE with whitespace: '$S'" ;;
 esac
+case "$GPUS" in
+    "" | *[!0-9]*) die "SLURM_TEST_GPUS must be a count of GPUs, got '$GPUS'" ;;
+esac
 
 ETC="$S/etc"
 CONF="$ETC/slurm.conf"
 DBDCONF="$ETC/slurmdbd.conf"
+GRESCONF="$ETC/gres.conf"
 PORTS_FILE="$ETC/ports"
 RUN="$S/run"
 LOGD="$S/log"
@@ -235,6 +242,21 @@ write_config() {
     [ -n "$cpus" ] && [ -n "$mem" ] || die "cannot start: could not parse 'slurmd -C': $hw"
     mem=$((mem * 90 / 100))
 
+    local gres_types="" node_gres="" i
+    rm -f "$GRESCONF"
+    if [ "$GPUS" -gt 0 ]; then  # slurmd reads gres.conf next to slurm.conf
+        # slurmd drops a gres/gpu without File=; stand-in device nodes (those of /dev/null) under the state
+        # dir satisfy it. With TaskPlugin=task/none nothing constrains devices, so jobs only see the count.
+        mkdir -p "$S/dev"
+        for ((i = 0; i < GPUS; i++)); do [ -e "$S/dev/nvidia$i" ] || mknod -m 666 "$S/dev/nvidia$i" c 1 3; done
+        # Accounting records gres/gpu only when named (sacct AllocTRES/ReqTRES).
+        gres_types="GresTypes=gpu
+AccountingStorageTRES=gres/gpu"; node_gres="Gres=gpu:$GPUS"
+        printf '# Written by tests/slurm/cluster.sh: %s stand-in GPUs (this machine has none).\nNodeName=%s Name=gpu File=%s Count=%s\n' \
+            "$GPUS" "$NODE" "$S/dev/nvidia[0-$((GPUS - 1))]" "$GPUS" >"$GRESCONF"
+        chmod 644 "$GRESCONF"
+    fi
+
     [ -s "$DB_PASS_FILE" ] || { (umask 077; head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$DB_PASS_FILE"); }
 
     cat >"$CONF" <<EOF
@@ -273,7 +295,8 @@ AccountingStoragePort=$((slurm_base + 2))
 AccountingStoragePass=$MUNGE_SOCK
 JobCompType=jobcomp/none
 JobAcctGatherType=jobacct_gather/none
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus Boards=${boards:-1} SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores:-$cpus} ThreadsPerCore=${threads:-1} RealMemory=$mem State=UNKNOWN
+$gres_types
+NodeName=$NODE NodeAddr=127.0.0.1 $node_gres CPUs=$cpus Boards=${boards:-1} SocketsPerBoard=${sockets:-1} CoresPerSocket=${cores:-$cpus} ThreadsPerCore=${threads:-1} RealMemory=$mem State=UNKNOWN
 PartitionName=batch Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName=debug Nodes=ALL Default=NO MaxTime=INFINITE State=UP
 EOF

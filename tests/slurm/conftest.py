@@ -5,6 +5,7 @@ it uses a running one, or starts one when we are root and apt-get is available, 
 skips the test with the reason. It puts ``SLURM_CONF`` into ``os.environ`` so that ``sbatch``,
 ``sacct``, ... run by the tests (and by NeMo-Run through a LocalTunnel) reach this cluster.
 The cluster is left running afterwards; ``tests/slurm/cluster.sh stop`` stops it.
+``slurm_gpu_cluster`` (module scope) is a second cluster whose node advertises stand-in GPUs.
 
 Set ``SLURM_TESTS_REQUIRED=1`` (CI) to fail instead of skip when the cluster cannot be started.
 Every test collected under ``tests/slurm`` gets the ``slurm`` marker.
@@ -12,6 +13,7 @@ Every test collected under ``tests/slurm`` gets the ``slurm`` marker.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shlex
@@ -26,6 +28,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 CLUSTER_SH = HERE / "cluster.sh"
 START_TIMEOUT_S = 900  # first start may install ~30 Debian packages
+GPU_STATE = "/tmp/recipes-slurm-gpu"  # slurm_gpu_cluster's state dir (the shared one is /tmp/recipes-slurm)
+GPUS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +49,9 @@ class SlurmCluster:
         return self.state_dir / "log"
 
 
-def _cluster_sh(*args: str, timeout: float) -> tuple[int, str]:
-    """Run cluster.sh; output goes through a file so that no daemon can hold a pipe open."""
+def _cluster_sh(*args: str, timeout: float, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run cluster.sh (``env``: SLURM_TEST_* for another cluster); output goes through a file so that no
+    daemon can hold a pipe open."""
     with tempfile.TemporaryFile(mode="w+") as out:
         try:
             proc = subprocess.run(
@@ -54,6 +59,7 @@ def _cluster_sh(*args: str, timeout: float) -> tuple[int, str]:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
                 timeout=timeout,
                 check=False,
             )
@@ -92,35 +98,69 @@ def _unavailable(reason: str, details: str = "") -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[SlurmCluster]:
-    rc, text = _cluster_sh("status", timeout=60)
+def _ensure_cluster(env: dict[str, str] | None = None) -> tuple[SlurmCluster, bool]:
+    """(the cluster of cluster.sh under ``env``, whether this call started it); skips or fails if it cannot."""
+    started = False
+    rc, text = _cluster_sh("status", timeout=60, env=env)
     if rc != 0:
         if os.geteuid() != 0:
             _unavailable(f"not running and not root (uid {os.geteuid()}); start it with `sudo {CLUSTER_SH} start`")
         if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
             _unavailable("not running, no Slurm installed and no apt-get to install it")
-        rc, text = _cluster_sh("start", timeout=START_TIMEOUT_S)
+        rc, text = _cluster_sh("start", timeout=START_TIMEOUT_S, env=env)
         if rc != 0:
             _unavailable(_last_line(text), text)
+        started = True
 
-    rc, text = _cluster_sh("env", timeout=30)
-    env = _parse_exports(text)
-    if rc != 0 or "SLURM_CONF" not in env:
+    rc, text = _cluster_sh("env", timeout=30, env=env)
+    client_env = _parse_exports(text)
+    if rc != 0 or "SLURM_CONF" not in client_env:
         _unavailable(f"`cluster.sh env` gave no SLURM_CONF: {_last_line(text)}", text)
+    conf = Path(client_env["SLURM_CONF"])
+    node = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
+    return SlurmCluster(env=client_env, state_dir=conf.parent.parent, node=node), started
 
+
+@contextlib.contextmanager
+def _client_environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` (sbatch, sacct, ... run by the tests reach that cluster), restored after."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    conf = Path(env["SLURM_CONF"])
-    node = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
     try:
-        yield SlurmCluster(env=env, state_dir=conf.parent.parent, node=node)
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    cluster, _ = _ensure_cluster()
+    with _client_environment(cluster.env):
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def slurm_gpu_cluster() -> Iterator[SlurmCluster]:
+    """A second cluster (its own state dir and ports) whose node advertises GPUS stand-in GPUs, so that jobs
+    asking for GPUs are scheduled and accounted here. For the module's tests only (``os.environ`` points at it
+    meanwhile); stopped afterwards when this fixture started it. The shared cluster is never touched."""
+    env = {"SLURM_TEST_STATE": GPU_STATE, "SLURM_TEST_GPUS": str(GPUS)}
+    cluster, started = _ensure_cluster(env)
+    gres = subprocess.run(["sinfo", "-h", "-N", "-o", "%G"], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **cluster.env}).stdout.split()
+    if f"gpu:{GPUS}" not in gres:
+        pytest.fail(f"{GPU_STATE} runs without {GPUS} GPUs (sinfo: {gres}); stop it with "
+                    f"`SLURM_TEST_STATE={GPU_STATE} {CLUSTER_SH} stop`, the fixture restarts it", pytrace=False)
+    try:
+        with _client_environment(cluster.env):
+            yield cluster
+    finally:
+        if started:
+            _cluster_sh("stop", timeout=180, env=env)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
