@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from typing import Sequence
 
 from recipes.errors import UsageError, ValidationErrors
@@ -22,11 +23,25 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see {self.prog} --help")
 
     def parse_collecting(self, argv: Sequence[str] | None) -> tuple[argparse.Namespace, "Checks"]:
+        respelled = self.hyphen_spellings(sys.argv[1:] if argv is None else argv)
+        if respelled:  # before parsing: the underscore flag may be required, and its absence would mask these
+            raise ValidationErrors(respelled)
         args, unknown = self.parse_known_args(argv)
         checks = Checks()
         for extra in unknown:
             checks.add(f"{extra}: unknown argument; see {self.prog} --help")
         return args, checks
+
+
+    def hyphen_spellings(self, argv: Sequence[str]) -> list[str]:
+        """The tutorial scripts' ``--model-path`` style of a flag spelled ``--model_path`` here, with the fix."""
+        problems = []
+        for word in argv:
+            flag = word.partition("=")[0]
+            fixed = "--" + flag[2:].replace("-", "_")
+            if flag.startswith("--") and fixed != flag and fixed in self._option_string_actions:
+                problems.append(f"{flag}: spelled {fixed} here; see {self.prog} --help")
+        return problems
 
 
 class Checks:
