@@ -85,6 +85,12 @@ def test_import_job_is_a_cpu_job_and_training_restores_what_it_wrote(world):
     assert "gres/gpu=2" in train["ReqTRES"] and "gres/gpu=2" in train["AllocTRES"], train
     assert train["Start"] >= imp["End"], (imp, train)  # ISO times: the training waited for the import
 
+    # The training job got past AutoResume's restore (a missing path fails there) and stopped at CUDA.
+    log = world.attempt_log("import_plan", "pretrain", jobs["pretrain"], 0).read_text(errors="replace")
+    assert "Trying to resume from RestoreConfig" in log
+    assert "FileNotFoundError" not in log and "Tokenizer is not restored" not in log, log[-3000:]
+    assert "Torch not compiled with CUDA enabled" in log and "configure_model" in log, log[-3000:]
+
     # Where the import wrote is where the training restores from; the checkpoint is there, readable by
     # torch's own distributed-checkpoint reader, with the HF model's shapes.
     (exp_dir,) = [p for p in (world.home / "experiments" / "import_plan").iterdir() if p.is_dir()]
@@ -97,12 +103,6 @@ def test_import_job_is_a_cpu_job_and_training_restores_what_it_wrote(world):
     shapes = {k: tuple(v.size) for k, v in FileSystemReader(f"{target}/weights").read_metadata()
               .state_dict_metadata.items() if hasattr(v, "size")}
     assert shapes["module.embedding.word_embeddings.weight"] == (128256, 64), sorted(shapes)
-
-    # The training job got past AutoResume's restore (a missing path fails there) and stopped at CUDA.
-    log = world.attempt_log("import_plan", "pretrain", jobs["pretrain"], 0).read_text(errors="replace")
-    assert "Trying to resume from RestoreConfig" in log
-    assert "Torch not compiled with CUDA enabled" in log and "configure_model" in log, log[-3000:]
-    assert "FileNotFoundError" not in log and "Tokenizer is not restored" not in log, log[-3000:]
 
     # The same plan with a container image (dry-run; no pyxis here): both jobs mount the import's folder.
     world.sh(f"{COMMAND} -E import_plan_dry -i image.sqsh --dryrun", timeout=120)

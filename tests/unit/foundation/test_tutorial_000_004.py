@@ -92,14 +92,16 @@ def test_tutorial_004_spellings_are_refused_with_replacements_that_give_its_trai
     assert_004_training(resolve(flags + common), steps_per_epoch)
 
 
-def test_tutorial_004_flag_values_without_their_spellings(lccc):
-    """004 line 132 (`--learning_rate 1e-5 --num_train_epochs 5`) and its data-size flag, line 123."""
+def test_tutorial_004_other_values(lccc):
+    """004 line 132 (`--learning_rate 1e-5 --num_train_epochs 5`), its data-size flag (line 123), and another
+    batch split than line 304's: per-device 2 × 4 accumulation steps = GBS 8, by which the epochs are counted."""
     proc = run_module("recipes.finetune", "--learning_rate", "1e-5", "--num_train_epochs", "5", "--max_samples",
-                      "1000", "-M", "tiny", "--cpu", "-g", "16", "--peft", "lora", "-D", str(lccc), "--dryrun",
-                      cwd=lccc.parent)
+                      "1000", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "4",
+                      "-M", "tiny", "--cpu", "--peft", "lora", "-D", str(lccc), "--dryrun", cwd=lccc.parent)
     assert proc.returncode == 2
     assert "--learning_rate 1e-5: pass --lr 1e-5" in proc.stderr
-    assert f"--num_train_epochs 5: pass --max_steps {5 * math.ceil(324 / 16)} " in proc.stderr
+    assert f"--num_train_epochs 5: pass --max_steps {5 * math.ceil(324 / 8)} " in proc.stderr
+    assert "--gradient_accumulation_steps 4: pass -g 8 " in proc.stderr
     assert "--max_samples 1000: limit the data where it is made: python -m recipes.download lccc --limit 1000" \
         in proc.stderr
 
