@@ -162,3 +162,14 @@ def test_interrupted_export_leaves_no_temporary_folder(docs_workspace, tmp_path,
         finally:
             proc.kill()
     assert [p.name for p in temp.iterdir() if not p.name.startswith("torchinductor")] == []
+
+
+def test_a_failed_export_leaves_no_temporary_folder(bad):
+    """``hf_model_dir`` alone (as a pipeline step would use it) on a checkpoint missing a shard: NeMo's
+    loader fails inside the export, the error propagates, and the temporary folder is gone."""
+    from recipes.model_source import hf_model_dir
+
+    with pytest.raises(Exception, match="__0_1.distcp|No such file"):
+        with hf_model_dir("no_shard", "test"):
+            pytest.fail("the export cannot succeed")
+    assert list((bad / "tmp").iterdir()) == []
