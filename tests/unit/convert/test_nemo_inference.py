@@ -77,6 +77,36 @@ def test_chat_on_a_lora_nemo_checkpoint_is_generate_on_the_hand_merged_model(doc
     assert not _export_line(err, ws / LORA).parent.exists()
 
 
+def test_hf_adapter_on_a_nemo_checkpoint_is_applied_to_its_export(docs_workspace, tiny_hf, tmp_path, capsys):
+    """--adapter (a PEFT folder trained on the HF model) is honoured on top of the exported checkpoint:
+    the answer is transformers' greedy generate on PEFT's own merge of that adapter into the HF original."""
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from recipes.chat import main
+
+    ws, _ = docs_workspace
+    torch.manual_seed(3)
+    base = AutoModelForCausalLM.from_pretrained(tiny_hf, dtype=torch.float32)
+    get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                    init_lora_weights=False)).save_pretrained(tmp_path / "adapter")
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_hf, dtype=torch.float32),
+                                       tmp_path / "adapter").merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    for tokenizer_file in tiny_hf.glob("tokenizer*"):
+        shutil.copy(tokenizer_file, tmp_path / "merged" / tokenizer_file.name)
+    prompt = "Question: what is 5 plus one?"
+    (expected,) = hf_greedy(tmp_path / "merged", [prompt], 5)
+    assert hf_greedy(tiny_hf, [prompt], 5) != [expected]  # the adapter changes the answer
+    capsys.readouterr()
+    assert main(["--model_path", str(ws / "nemo_ckpt/llama31_8b"), "--adapter", str(tmp_path / "adapter"),
+                 "--prompt", prompt, "--temperature", "0", "--max_new_tokens", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == expected + "\n"
+    assert not _export_line(captured.err, ws / "nemo_ckpt/llama31_8b").parent.exists()
+
+
 @pytest.fixture(scope="module")
 def bad_paths(docs_workspace, tmp_path_factory):
     """Damaged copies of the imported checkpoint and other wrong --model_path values."""
