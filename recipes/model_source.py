@@ -87,6 +87,9 @@ def nemo_problems(path: Path, flag: str) -> list[str]:
 
 
 def _file_problem(path: Path, flag: str) -> str:
+    if tarfile.is_tarfile(path) and _tar_holds_nemo2(path):
+        return f"{flag}: {path} is an archive of a NeMo 2 checkpoint; extract it (tar -xf {path.name} -C DIR) " \
+               "and pass the folder that holds context/ and weights/"
     if path.suffix == ".nemo" and tarfile.is_tarfile(path):
         # NeMo 1 archives need nemo.collections.nlp (NLPSaveRestoreConnector), which NeMo 2.7 no longer ships.
         return (f"{flag}: {path} is a NeMo 1 .nemo archive, which NeMo 2.7 cannot read; import the Hugging Face "
@@ -94,6 +97,18 @@ def _file_problem(path: Path, flag: str) -> str:
                 "convert the archive with NeMo's scripts/checkpoint_converters/convert_nemo1_to_nemo2.py in a "
                 "NeMo 24.12 container, and pass that directory")
     return f"{flag}: {path} is a file; pass {EXPECTED}"
+
+
+def _tar_holds_nemo2(path: Path, look_at: int = 200) -> bool:
+    """Whether the archive's first members include a NeMo 2 ``context/`` (headers only, no extraction)."""
+    try:
+        with tarfile.open(path) as tar:
+            for _, member in zip(range(look_at), tar):
+                if "context" in Path(member.name).parts:
+                    return True
+    except (OSError, tarfile.TarError):
+        return False
+    return False
 
 
 def _neither_problem(path: Path, flag: str) -> str:
@@ -124,7 +139,7 @@ def hf_model_dir(model_path: str, prog: str) -> Iterator[str]:
             with _stdout_to_stderr():  # NeMo logs to stdout, which holds the answer / the report
                 export_hf(model_path, hf_dir)
             print(f"{prog}: exported the NeMo checkpoint {Path(model_path).absolute()} to a temporary Hugging "
-                  f"Face folder {hf_dir} (removed once loaded)", file=sys.stderr, flush=True)
+                  f"Face folder {hf_dir} (removed afterwards)", file=sys.stderr, flush=True)
             yield str(hf_dir)
         finally:
             shutil.rmtree(temp, ignore_errors=True)

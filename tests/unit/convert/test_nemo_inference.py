@@ -125,6 +125,8 @@ def bad_paths(docs_workspace, tmp_path_factory):
     (root / "test.jsonl").write_text('{"input": "a", "output": "b"}\n')
     with tarfile.open(root / "megatron_gpt_345m.nemo", "w") as tar:  # NeMo 1's layout: a tar of yaml + ckpt
         tar.add(root / "test.jsonl", arcname="model_config.yaml")
+    with tarfile.open(root / "llama31_8b.nemo", "w") as tar:  # a NeMo 2 checkpoint folder, tarred
+        tar.add(nemo / "context", arcname="llama31_8b/context")
     nemo_dir(root / "gpt", model="nemo.collections.llm.gpt.model.base.GPTModel", config="x.GPTConfig")
     (root / "tmp").mkdir()
     return root
@@ -152,6 +154,7 @@ CASES = {
     "no_weights": (["--model_path", "no_weights"], ["--model_path", "a NeMo checkpoint without weights/"]),
     "run_dir": (["--model_path", "run"], ["--model_path: run holds NeMo checkpoints", "run/checkpoints/x-last"]),
     "nemo1": (["--model_path", "megatron_gpt_345m.nemo"], ["NeMo 1 .nemo archive", "recipes.convert import"]),
+    "nemo2_tar": (["--model_path", "llama31_8b.nemo"], ["archive of a NeMo 2 checkpoint", "tar -xf llama31_8b.nemo"]),
     "not_llama": (["--model_path", "gpt"], ["--model_path", "not a Llama"]),
     "nemo_adapter": (["--model_path", "good", "--adapter", "truncated"],
                      ["--adapter: truncated is a NeMo checkpoint", "as --model_path alone"]),
