@@ -2,6 +2,8 @@
 
     python -m recipes.chat --model_path RUN/hf_base --adapter RUN/hf_adapter --prompt "What is 2 plus one?"
 
+``--model_path`` may also be a NeMo 2 checkpoint (full or LoRA): it is exported to a temporary HF folder first.
+
 REPL commands: ``/reset`` forgets the conversation, ``/exit`` (or Ctrl-D) quits. The tokenizer's
 chat template is used when it has one (instruct models); otherwise the conversation is written as
 ``prepare_sft --template`` writes a dialogue's input and tokenized like the training rows
@@ -23,11 +25,13 @@ DEFAULT_TOP_P = "0.9"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The checked command line; every problem (the model folders' files included) reported together."""
-    from recipes.hf.inference import model_dir_problems
+    from recipes.model_source import model_problems
 
     parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_path", required=True, help="HF model dir (or an adapter dir: its base is used)")
-    parser.add_argument("--adapter", help="LoRA/DoRA adapter dir, applied unmerged")
+    parser.add_argument("--model_path", required=True,
+                        help="HF model dir (or an adapter dir: its base is used), or a NeMo 2 checkpoint dir (full "
+                             "or LoRA, e.g. <run>/checkpoints/<name>-last): exported to a temporary HF dir first")
+    parser.add_argument("--adapter", help="HF LoRA/DoRA adapter dir, applied unmerged")
     parser.add_argument("--system_prompt", default=None)
     parser.add_argument("--template", default="plain",
                         help="the prepare_sft --template of the training data: plain, alpaca, llama3 or a format")
@@ -57,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         checks.add(str(exc))
     if args.prompt is not None and not args.prompt.strip():
         checks.add("--prompt: empty; give a message or leave --prompt out for the interactive chat")
-    checks.add(*model_dir_problems(args.model_path, args.adapter)[2])
+    checks.add(*model_problems(args.model_path, args.adapter))
     checks.done()
     return args
 
@@ -131,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from recipes.hf.inference import load_for_inference
+    from recipes.model_source import hf_model_dir
 
     torch.manual_seed(args.seed)
-    model, tokenizer = load_for_inference(args.model_path, args.adapter)
+    with hf_model_dir(args.model_path, PROG) as model_dir:  # a NeMo export is removed once loaded
+        model, tokenizer = load_for_inference(model_dir, args.adapter)
     conversation = Conversation(tokenizer, args.system_prompt, args.template, args.max_turns)
     if args.prompt is not None:
         print(conversation.reply(model, args.prompt, args))

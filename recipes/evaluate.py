@@ -2,6 +2,8 @@
 
     python -m recipes.evaluate --model_path RUN/hf_model --test_file data/sft/test.jsonl --log_dir RUN
 
+``--model_path`` may also be a NeMo 2 checkpoint (full or LoRA): it is exported to a temporary HF folder first.
+
 Writes a JSON report (``--output``) and, with ``--log_dir``, a PNG of the run's training/validation loss.
 """
 
@@ -28,9 +30,11 @@ LABEL_MAX_WORDS = 3
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Checks]:
     parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_path", required=True, help="HF model dir (<log_dir>/hf_model or hf_base)")
+    parser.add_argument("--model_path", required=True,
+                        help="HF model dir (<log_dir>/hf_model or hf_base), or a NeMo 2 checkpoint dir (full or "
+                             "LoRA, e.g. <run>/checkpoints/<name>-last): exported to a temporary HF dir first")
     parser.add_argument("--test_file", required=True, help='JSONL rows {"input": ..., "output": ...}')
-    parser.add_argument("--adapter", help="LoRA/DoRA adapter dir (<log_dir>/hf_adapter)")
+    parser.add_argument("--adapter", help="HF LoRA/DoRA adapter dir (<log_dir>/hf_adapter)")
     parser.add_argument("--max_new_tokens", default="64", help="tokens generated per row, at least 1 (default 64)")
     parser.add_argument("--log_dir", help="training run dir: its loss curves are plotted")
     parser.add_argument("--plot_runs", nargs="+", default=[], metavar="DIR",
@@ -106,8 +110,10 @@ def prompts(tokenizer, template: str, rows: list[dict]) -> list[list[int]]:
 
 def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[float]]:
     from recipes.hf.inference import generate, load_for_inference
+    from recipes.model_source import hf_model_dir
 
-    model, tokenizer = load_for_inference(args.model_path, args.adapter)
+    with hf_model_dir(args.model_path, PROG) as model_dir:
+        model, tokenizer = load_for_inference(model_dir, args.adapter)
     predictions, lengths, latencies = [], [], []
     for prompt in prompts(tokenizer, args.prompt_template, rows):
         started = time.perf_counter()
@@ -170,12 +176,12 @@ def default_output(args) -> Path:
 def check_args(args, checks: Checks) -> list[dict]:
     """Every problem of the command line, before the model is loaded; the test rows."""
     from recipes.atomic import output_problems
-    from recipes.hf.inference import model_dir_problems
+    from recipes.model_source import model_problems
 
     args.max_new_tokens = checks.integer("--max_new_tokens", args.max_new_tokens, low=1, high=MAX_NEW_TOKENS)
     args.limit = checks.integer("--limit", args.limit, low=1)
     checks.choice("--bleu_tokenize", args.bleu_tokenize, BLEU_TOKENIZERS)
-    checks.add(*model_dir_problems(args.model_path, args.adapter)[2])
+    checks.add(*model_problems(args.model_path, args.adapter))
     rows = _test_rows(args, checks)
     if args.log_dir and not Path(args.log_dir).is_dir():
         checks.add(f"--log_dir: {args.log_dir} is not a directory; pass the training run's log dir")

@@ -12,6 +12,7 @@ from recipes.errors import UsageError
 
 ADAPTER_META = "adapter_metadata.json"
 _LLAMA_MODELS = ("LlamaModel", "MLPerfLoRALlamaModel")
+INCOMPLETE = "the checkpoint was not completely written or copied; copy it again or pass another checkpoint"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def is_nemo_ckpt(path: Path) -> bool:
     return (path / "weights").is_dir() and (path / "context").is_dir()
 
 
-def _checkpoints_below(path: Path) -> list[Path]:
+def checkpoints_below(path: Path) -> list[Path]:
     found = [p for pattern in ("*", "*/*", "*/*/*") for p in sorted(path.glob(pattern)) if is_nemo_ckpt(p)]
     return found[:5]
 
@@ -72,6 +73,31 @@ def model_weight_bytes(weights: Path) -> int:
     return total or tree_bytes(weights)
 
 
+def weights_problems(weights: Path, where: str) -> list[str]:
+    """A torch_dist ``weights/`` folder that cannot load: no ``.metadata``, or a shard file it lists missing
+    or cut short (each tensor's offset + length must lie inside its file). Reads only the metadata."""
+    fix = INCOMPLETE
+    missing = [name for name in (".metadata", "common.pt", "metadata.json") if not (weights / name).is_file()]
+    if missing:
+        return [f"{where}: weights/{missing[0]} is missing; {fix}"]
+    from torch.distributed.checkpoint import FileSystemReader
+
+    try:
+        storage = FileSystemReader(str(weights)).read_metadata().storage_data
+    except Exception as exc:  # noqa: BLE001 - any unreadable metadata is the checkpoint's problem
+        return [f"{where}: weights/.metadata is unreadable ({type(exc).__name__}); {fix}"]
+    ends: dict[str, int] = {}
+    for info in storage.values():
+        ends[info.relative_path] = max(ends.get(info.relative_path, 0), info.offset + info.length)
+    for name, end in sorted(ends.items()):
+        shard = weights / name
+        if not shard.is_file():
+            return [f"{where}: weights/{name} is missing; {fix}"]
+        if shard.stat().st_size < end:
+            return [f"{where}: weights/{name} is truncated ({shard.stat().st_size:,} of {end:,} bytes); {fix}"]
+    return []
+
+
 def _lora_base(ckpt: Path, where: str) -> Path:
     meta_file = ckpt / "weights" / ADAPTER_META
     try:
@@ -97,7 +123,7 @@ def validate_nemo_ckpt(source: str, flag: str = "--source") -> NemoSource:
         raise UsageError(f"{where} is already a Hugging Face model folder; nothing to export "
                          "(load it with transformers directly)")
     if not is_nemo_ckpt(path):
-        below = _checkpoints_below(path)
+        below = checkpoints_below(path)
         if below:
             raise UsageError(f"{where} is not a checkpoint but contains checkpoints; pass one of them: "
                              + ", ".join(str(p) for p in below))

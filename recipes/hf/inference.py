@@ -35,12 +35,16 @@ def model_dir_problems(model_path: str, adapter: str | None, model_flag: str = "
         problem = _read_json(Path(model_path) / "config.json", model_flag, MODEL_FIX)[1]
         problems += [problem] if problem else []
     if adapter is not None and adapter_flag != model_flag:
-        if not is_adapter_dir(adapter):
-            problems.append(f"{adapter_flag}: {adapter} has no adapter_config.json; {ADAPTER_FIX}")
-        else:
-            problem = _read_json(Path(adapter) / "adapter_config.json", adapter_flag, ADAPTER_FIX)[1]
-            problems += [problem] if problem else []
+        problems += adapter_problems(adapter, adapter_flag)
     return model_path, adapter, problems
+
+
+def adapter_problems(adapter: str, adapter_flag: str = "--adapter") -> list[str]:
+    """A PEFT adapter folder's file problems (no adapter_config.json, or not a JSON object)."""
+    if not is_adapter_dir(adapter):
+        return [f"{adapter_flag}: {adapter} has no adapter_config.json; {ADAPTER_FIX}"]
+    problem = _read_json(Path(adapter) / "adapter_config.json", adapter_flag, ADAPTER_FIX)[1]
+    return [problem] if problem else []
 
 
 def _read_json(path: Path, flag: str, fix: str) -> tuple[dict, str | None]:

@@ -28,7 +28,7 @@ def argv(models, *extra):  # noqa: F811
     (["--seed", "-1"], ["--seed -1", "at least 0"]),
     (["--seed", "abc"], ["--seed abc", "whole number"]),
     (["--prompt", "   "], ["--prompt: empty"]),
-    (["--model_path", "nowhere"], ["--model_path: nowhere", "not a Hugging Face model directory"]),
+    (["--model_path", "nowhere"], ["--model_path: nowhere does not exist", "a NeMo 2 checkpoint"]),
     (["--adapter", "nowhere"], ["--adapter: nowhere", "has no adapter_config.json"]),
     (["--stream"], ["--stream: unknown argument"]),
 ])

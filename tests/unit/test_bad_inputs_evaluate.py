@@ -53,7 +53,7 @@ def argv(models, *extra):  # noqa: F811
     (["--output", "."], ["--output . is a folder"]),
     (["--output", "old.json"], ["--output old.json already exists", "--overwrite"]),
     (["--output", "test.jsonl", "--overwrite"], ["--output test.jsonl", "holds an input"]),
-    (["--model_path", "."], ["--model_path", "not a Hugging Face model directory"]),
+    (["--model_path", "."], ["--model_path", "neither a Hugging Face model folder", "nor a NeMo 2 checkpoint"]),
     (["--adapter", "."], ["--adapter", "has no adapter_config.json"]),
     (["--wat"], ["--wat: unknown argument"]),
 ])

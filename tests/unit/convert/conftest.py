@@ -8,6 +8,7 @@ round-trip/export tests check what they wrote.
 from __future__ import annotations
 
 import importlib
+import json
 import shlex
 import shutil
 import sys
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from convert_helpers import documented_commands, write_hf_cache, write_hf_llama, write_meta_checkpoint
+from convert_helpers import (EVAL_ROWS, EVAL_TOKENS, documented_commands, hf_greedy, write_hf_cache, write_hf_llama,
+                             write_meta_checkpoint)
 
 HF_ID = "meta-llama/Llama-3.1-8B"  # documented id; served from a fake HF cache holding a tiny model
 
@@ -53,9 +55,15 @@ def offline_cache(hf_cache, monkeypatch):
     return hf_cache
 
 
-def _prepare(ws: Path, tiny_hf_tied: Path) -> None:
+def _prepare(ws: Path, tiny_hf_tied: Path, tiny_hf: Path) -> None:
     shutil.copytree(tiny_hf_tied, ws / "Llama-3.2-1B")
     write_meta_checkpoint(ws / "Llama3.2-1B", tiny_hf_tied)
+    # The test set of the documented evaluate: half the references are transformers' own greedy answers of
+    # the HF model that nemo_ckpt/llama31_8b is imported from, half surely wrong.
+    answers = hf_greedy(tiny_hf, EVAL_ROWS, EVAL_TOKENS)
+    rows = [{"input": q, "output": a if i % 2 == 0 else "zzz"} for i, (q, a) in enumerate(zip(EVAL_ROWS, answers))]
+    (ws / "data/sft").mkdir(parents=True)
+    (ws / "data/sft/test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def _finetune_run(ws: Path, ckpt: Path) -> None:
@@ -77,12 +85,12 @@ RUNS = {"results/llama31_finetuning/": _finetune_run, "results/llama31_lora/": _
 
 
 @pytest.fixture(scope="session")
-def docs_workspace(tmp_path_factory, hf_cache, tiny_hf_tied):
-    """Run every documented command in order; returns (workspace, {command: (exit code, stderr)})."""
+def docs_workspace(tmp_path_factory, hf_cache, tiny_hf_tied, tiny_hf):
+    """Run every documented command in order; returns (workspace, {command: (exit code, stderr, stdout)})."""
     from huggingface_hub import constants
 
     ws = tmp_path_factory.mktemp("docs_ws")
-    _prepare(ws, tiny_hf_tied)
+    _prepare(ws, tiny_hf_tied, tiny_hf)
     results = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(ws)
@@ -98,19 +106,23 @@ def docs_workspace(tmp_path_factory, hf_cache, tiny_hf_tied):
     return ws, results
 
 
-def _run_in_process(command: str) -> tuple[int, str]:
+def _run_in_process(command: str) -> tuple[int, str, str]:
     import contextlib
     import io
 
-    class Stderr(io.StringIO):
-        def fileno(self):  # megatron calls faulthandler.enable() on import
-            return sys.__stderr__.fileno()
+    class Stream(io.StringIO):
+        def __init__(self, real):
+            super().__init__()
+            self.real = real
+
+        def fileno(self):  # megatron calls faulthandler.enable() on import; evaluate/chat redirect fd 1
+            return self.real.fileno()
 
     _, _, module, *argv = shlex.split(command)
-    err = Stderr()
-    with contextlib.redirect_stderr(err):
+    err, out = Stream(sys.__stderr__), Stream(sys.__stdout__)
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             code = importlib.import_module(module).main(argv)
         except SystemExit as exc:  # argparse: --help, bad flags
             code = exc.code
-    return code, err.getvalue()
+    return code, err.getvalue(), out.getvalue()

@@ -10,6 +10,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "convert.md"
+EVAL_ROWS = [f"Question: what is {i} plus one?" for i in range(6)]  # docs/convert.md's evaluate test set
+EVAL_TOKENS = 4  # and its --max_new_tokens
 VOCAB = 128256  # the real Llama 3 vocabulary: the bundled tokenizer is the real one
 
 # Llama 3.1-style RoPE scaling with non-default values, so that every field must be carried.
@@ -121,10 +123,10 @@ def write_meta_checkpoint(path: Path, hf_dir: Path) -> Path:
 
 
 def documented_commands() -> list[str]:
-    """The ``python -m recipes.convert`` lines of the bash blocks in docs/convert.md."""
+    """The ``python -m recipes.*`` lines of the bash blocks in docs/convert.md."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", DOC.read_text(), flags=re.S):
-        commands += [line.strip() for line in block.splitlines() if line.strip().startswith("python -m recipes.convert")]
+        commands += [line.strip() for line in block.splitlines() if line.strip().startswith("python -m recipes.")]
     return commands
 
 
@@ -145,3 +147,22 @@ def fixed_tokens():
     import torch
 
     return torch.randint(0, VOCAB, (2, 23), generator=torch.Generator().manual_seed(1234))
+
+
+def hf_greedy(model_dir: Path, texts: list[str], max_new_tokens: int) -> list[str]:
+    """transformers' own greedy ``generate`` on ``model_dir``: the answer to BOS + each text, stopping at
+    EOS or Llama 3's end of turn, decoded without special tokens (as evaluate / chat print them)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    stops = [tok.eos_token_id, tok.convert_tokens_to_ids("<|eot_id|>")]
+    answers = []
+    for text in texts:
+        ids = torch.tensor([[tok.bos_token_id] + tok.encode(text, add_special_tokens=False)])
+        with torch.no_grad():
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                 do_sample=False, eos_token_id=stops, pad_token_id=stops[0])
+        answers.append(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
+    return answers

@@ -9,10 +9,12 @@ LoRA recorded as the model's ``model_transform``, as ``llm.finetune(..., peft=lo
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 TARGETS = ["linear_qkv", "linear_proj", "linear_fc1", "linear_fc2"]
 DIM, ALPHA = 4, 8
+HEADS, GROUPS, HEAD_DIM = 4, 2, 16  # tiny_hf
 
 
 def write_lora_checkpoint(base: Path, out: Path, seed: int = 7) -> dict:
@@ -68,3 +70,29 @@ def _randomize(model, seed: int) -> dict:
             key = name.split("module.", 1)[-1]
             adapters[key] = (adapter.linear_in.weight.detach().clone(), adapter.linear_out.weight.detach().clone())
     return adapters
+
+
+def hf_deltas(name: str, delta):
+    """NeMo module name + merged delta -> {HF parameter name: delta}."""
+    layer = int(re.search(r"layers\.(\d+)\.", name)[1])
+    prefix = f"model.layers.{layer}."
+    if name.endswith("linear_qkv"):
+        per_group = delta.view(GROUPS, HEADS // GROUPS + 2, HEAD_DIM, -1)  # Megatron: [q.., k, v] per KV group
+        q = per_group[:, : HEADS // GROUPS].reshape(HEADS * HEAD_DIM, -1)
+        k, v = (per_group[:, i].reshape(GROUPS * HEAD_DIM, -1) for i in (HEADS // GROUPS, HEADS // GROUPS + 1))
+        return {prefix + "self_attn.q_proj.weight": q, prefix + "self_attn.k_proj.weight": k,
+                prefix + "self_attn.v_proj.weight": v}
+    if name.endswith("linear_fc1"):
+        gate, up = delta.chunk(2)
+        return {prefix + "mlp.gate_proj.weight": gate, prefix + "mlp.up_proj.weight": up}
+    target = {"linear_proj": "self_attn.o_proj", "linear_fc2": "mlp.down_proj"}[name.rsplit(".", 1)[-1]]
+    return {prefix + target + ".weight": delta}
+
+
+def merged_by_hand(hf_state: dict, adapters: dict) -> dict:
+    """HF weights + alpha/dim * B @ A of each NeMo adapter (``write_lora_checkpoint``'s return value)."""
+    merged = dict(hf_state)
+    for name, (a, b) in adapters.items():
+        for key, delta in hf_deltas(name, ALPHA / DIM * b @ a).items():
+            merged[key] = merged[key] + delta
+    return merged

@@ -3,31 +3,11 @@ computed here independently of NeMo (incl. the split of the fused qkv / fc1 adap
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from lora_helpers import ALPHA, DIM
+from lora_helpers import GROUPS, HEAD_DIM, HEADS, hf_deltas, merged_by_hand
 
-HEADS, GROUPS, HEAD_DIM = 4, 2, 16  # tiny_hf
 MERGED = "hf_ckpt/llama31_lora_merged"
-
-
-def hf_deltas(name: str, delta):
-    """NeMo module name + merged delta -> {HF parameter name: delta}."""
-    layer = int(re.search(r"layers\.(\d+)\.", name)[1])
-    prefix = f"model.layers.{layer}."
-    if name.endswith("linear_qkv"):
-        per_group = delta.view(GROUPS, HEADS // GROUPS + 2, HEAD_DIM, -1)  # Megatron: [q.., k, v] per KV group
-        q = per_group[:, : HEADS // GROUPS].reshape(HEADS * HEAD_DIM, -1)
-        k, v = (per_group[:, i].reshape(GROUPS * HEAD_DIM, -1) for i in (HEADS // GROUPS, HEADS // GROUPS + 1))
-        return {prefix + "self_attn.q_proj.weight": q, prefix + "self_attn.k_proj.weight": k,
-                prefix + "self_attn.v_proj.weight": v}
-    if name.endswith("linear_fc1"):
-        gate, up = delta.chunk(2)
-        return {prefix + "mlp.gate_proj.weight": gate, prefix + "mlp.up_proj.weight": up}
-    target = {"linear_proj": "self_attn.o_proj", "linear_fc2": "mlp.down_proj"}[name.rsplit(".", 1)[-1]]
-    return {prefix + target + ".weight": delta}
 
 
 def test_lora_checkpoint_exports_merged(docs_workspace, tiny_hf):
@@ -37,10 +17,7 @@ def test_lora_checkpoint_exports_merged(docs_workspace, tiny_hf):
     ws, _ = docs_workspace
     adapters = torch.load(ws / "lora_adapters.pt")
     assert len(adapters) == 8  # 4 target modules x 2 layers
-    expected = load_file(str(tiny_hf / "model.safetensors"))
-    for name, (a, b) in adapters.items():
-        for key, delta in hf_deltas(name, ALPHA / DIM * b @ a).items():
-            expected[key] = expected[key] + delta
+    expected = merged_by_hand(load_file(str(tiny_hf / "model.safetensors")), adapters)
     merged = load_file(str(ws / MERGED / "model.safetensors"))
     assert sorted(merged) == sorted(expected)
     changed = 0

@@ -87,13 +87,18 @@ def test_evaluate_with_adapter_and_bad_paths(lora_run, sft_dir, tmp_path, capsys
 
 
 def test_entry_points_import_without_torch():
-    code = ("import sys, recipes.evaluate, recipes.chat, recipes.merge_lora; "
+    code = ("import sys, recipes.evaluate, recipes.chat, recipes.merge_lora, recipes.model_source; "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
     help_text = subprocess.run([sys.executable, "-m", "recipes.evaluate", "--help"], capture_output=True,
                                text=True, env=subprocess_env())
     assert help_text.returncode == 0 and "--bleu_tokenize" in help_text.stdout
+    for module in ("recipes.evaluate", "recipes.chat"):  # --help says NeMo checkpoints work, without importing them
+        code = (f"import sys\nfrom {module} import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+                "print('IMPORTED', sorted(m for m in ('torch', 'nemo', 'transformers') if m in sys.modules))")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
+        assert "NeMo 2 checkpoint" in " ".join(proc.stdout.split()) and "IMPORTED []" in proc.stdout, proc.stderr
 
 
 def test_loss_curves_from_metrics_file_or_tensorboard_events(sft_run, tmp_path):
