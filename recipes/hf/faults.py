@@ -25,7 +25,7 @@ import lightning.pytorch as pl
 from recipes.errors import UsageError
 
 FAULT_ENV = "RECIPES_FAULT"
-ACTIONS = ("kill_after_step", "term_after_step", "kill_in_save")
+ACTIONS = ("kill_after_step", "term_after_step", "kill_in_save", "kill_in_shard")
 _FAULT = re.compile(r"(\w+):(\d+)(?:@(\d+))?")
 
 

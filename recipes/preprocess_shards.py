@@ -1,0 +1,108 @@
+"""``python -m recipes.preprocess --shards N``: plan (or resume) the shards, then run them and the merge.
+
+Here (``--executor local``) the shards run one after another in this process, then the merge. With
+``--executor slurm`` the shards still to do form one job array (task i = shard i) and the merge (or
+with ``--no-merge`` the blend) is a dependent CPU job (afterok on the whole array), submitted together
+as one NeMo-Run experiment. Rerunning the same command after a failure resubmits only the shards that
+are missing or incomplete (see :mod:`recipes.data.shards`), then merges.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from recipes.errors import UsageError
+
+PROG = "recipes.preprocess"
+
+
+def shard_count(raw: str | None) -> int:
+    from recipes.data.shards import check_count
+
+    if raw is None:
+        raise UsageError("--no-merge: only with --shards N; add --shards N or drop --no-merge")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"--shards {raw}: not a whole number; pass --shards N with N at least 1") from None
+    return check_count(value)
+
+
+def run_sharded(args: argparse.Namespace, kwargs: dict) -> int:
+    from recipes.data.mmap import MmapOutputs, _all_or_errors, _check_keys, make_encoder
+    from recipes.data.shards import manifest_path, prepare
+
+    count = shard_count(args.shards)
+    if args.executor == "slurm":
+        from recipes.preprocess import slurm_settings
+
+        settings = slurm_settings(args, kwargs)  # also makes the paths absolute
+    else:
+        from recipes.preprocess import absolute_paths
+
+        absolute_paths(args, kwargs)
+        settings = None
+    keys = _check_keys(kwargs["json_keys"])
+    final = MmapOutputs(kwargs["output_prefix"], keys)
+    _all_or_errors(
+        lambda: final.check(args.overwrite) if not args.no_merge else None,
+        lambda: make_encoder(kwargs["tokenizer"], keys, kwargs["append_eod"], kwargs["skip_bad_lines"],
+                             include_special_tokens=kwargs["include_special_tokens"],
+                             legacy=kwargs["legacy_tokenizer"], use_fast=kwargs["use_fast"]))
+    if kwargs["workers"] < 1:
+        raise UsageError(f"--workers {kwargs['workers']}: must be at least 1")
+    manifest, todo = prepare(kwargs["input"], kwargs["output_prefix"], count, kwargs, args.overwrite)
+    path = str(manifest_path(kwargs["output_prefix"]))
+    done = count - len(todo)
+    print(f"{PROG}: {count} shards in {manifest_path(kwargs['output_prefix']).parent}: {done} complete, "
+          f"{len(todo)} to do" + (f" ({_ranges(todo)})" if todo else ""), flush=True)
+    if settings is None:
+        return _run_here(path, todo, kwargs, args)
+    return _submit(path, todo, kwargs, args, settings)
+
+
+def _run_here(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespace) -> int:
+    from recipes.data.shard_merge import finish_shards
+    from recipes.data.shards import run_shard
+
+    for index in todo:
+        run_shard(manifest, index, workers=kwargs["workers"], log_interval=kwargs["log_interval"])
+    finish_shards(manifest, merge=not args.no_merge, overwrite=args.overwrite)
+    return 0
+
+
+def _submit(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespace, settings) -> int:
+    """One experiment: the array of the shards to do (if any), then the merge / blend job after it."""
+    import dataclasses
+
+    import nemo_run as run
+
+    from executors import build_executor
+    from recipes.data.shard_merge import finish_shards
+    from recipes.data.shards import run_shard
+    from recipes.remote import run_experiment
+
+    tasks = []
+    if todo:
+        array = build_executor("slurm", settings)
+        array.array = _ranges(todo, sep="-")  # task i tokenizes shard i ($SLURM_ARRAY_TASK_ID)
+        tasks.append(("shards", run.Partial(run_shard, manifest=manifest, workers=kwargs["workers"],
+                                            log_interval=kwargs["log_interval"]), array))
+    last = build_executor("slurm", dataclasses.replace(settings, sbatch_params={
+        k: v for k, v in settings.sbatch_params.items() if k != "cpus_per_task"}))
+    name = "blend" if args.no_merge else "merge"
+    tasks.append((name, run.Partial(finish_shards, manifest=manifest, merge=not args.no_merge,
+                                    overwrite=args.overwrite), last))
+    return run_experiment(args.experiment, tasks, executor="slurm", packager=settings.packager, detach=args.detach)
+
+
+def _ranges(indices: list[int], sep: str = "-") -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2,5`` (sbatch --array syntax)."""
+    parts, start = [], None
+    for position, index in enumerate(indices):
+        if start is None:
+            start = index
+        if position + 1 == len(indices) or indices[position + 1] != index + 1:
+            parts.append(str(start) if start == index else f"{start}{sep}{index}")
+            start = None
+    return ",".join(parts)
