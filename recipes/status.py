@@ -112,6 +112,10 @@ def task_states(experiment: str, run_id: str | None = None, run_dir: Path | None
         fields = tasks.get(name, {})
         state.update(log_dir=fields.get("log_dir"), max_steps=fields.get("max_steps"),
                      **progress(fields.get("log_dir")), elapsed_s=elapsed(record, state["status"], run_dir))
+        if fields.get("manifest"):  # sharded preprocessing: shards done/total, documents, tokens
+            from recipes.data.shards import progress as shard_progress
+
+            state["shards"] = shard_progress(fields["manifest"])
         states[name] = state
     return states
 
@@ -210,6 +214,10 @@ def print_logs(run_dir: Path, experiment: str, task: str) -> None:
 
 
 def _progress_text(state: dict) -> str:
+    if state.get("shards"):
+        shards = state["shards"]
+        return (f"shards {shards['done']}/{shards['total']}  docs {shards['documents']:,}  tokens "
+                f"{shards['tokens']:,}" + ("  merged" if shards["merged"] else ""))
     step = "-" if state.get("step") is None else str(state["step"])
     if state.get("max_steps"):
         step += f"/{state['max_steps']}"
