@@ -10,6 +10,8 @@ are missing or incomplete (see :mod:`recipes.data.shards`), then merges.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from recipes.errors import UsageError
 
@@ -93,7 +95,45 @@ def _submit(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespa
     name = "blend" if args.no_merge else "merge"
     tasks.append((name, run.Partial(finish_shards, manifest=manifest, merge=not args.no_merge,
                                     overwrite=args.overwrite), last))
-    return run_experiment(args.experiment, tasks, executor="slurm", packager=settings.packager, detach=args.detach)
+    jobs: dict[str, str] = {}
+    # NeMo-Run's wait knows no job arrays (their state reads UNKNOWN): submit detached, wait here.
+    code = run_experiment(args.experiment, tasks, executor="slurm", packager=settings.packager, detach=True,
+                          submitted=jobs)
+    if code or args.detach:
+        return code
+    return wait_for_jobs(manifest, jobs.get("shards"), jobs[name], args.experiment)
+
+
+def wait_for_jobs(manifest: str, array: str | None, last: str, experiment: str, poll_s: float = 5.0) -> int:
+    """Print the shards' progress until the merge (blend) job ended; its summary and 0, or what failed and 1."""
+    import time
+
+    from recipes.data.shards import progress, read_json
+    from recipes.remote import array_task_states
+    from recipes.status import slurm_accounting
+
+    shown = None
+    while True:
+        state = slurm_accounting(last).get("state", "PENDING").split()[0]
+        done = progress(manifest) or {"done": 0, "total": "?", "documents": 0, "tokens": 0}
+        line = f"shards {done['done']}/{done['total']} done: {done['documents']:,} documents, {done['tokens']:,} tokens"
+        if line != shown:
+            print(f"{PROG}: {line}", flush=True)
+            shown = line
+        if state == "COMPLETED":
+            plan = read_json(Path(manifest)) or {}
+            for key, spec in (plan.get("blend") or {}).items():
+                print(f"blend ({key}, token-count weights): -D \"{spec}\"")
+            for key, prefix in (plan.get("merged") or {}).items():
+                print(f"{PROG}: wrote {prefix}.bin/.idx ({key})")
+            return 0
+        if state not in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING"):
+            failed = {k: v for k, v in (array_task_states(array) if array else {}).items() if v != "COMPLETED"}
+            which = ", ".join(f"shard {k} {v}" for k, v in sorted(failed.items())) or f"job {last} {state}"
+            print(f"{PROG}: error: {which}; rerun the same command to redo only the missing shards "
+                  f"(logs: python -m recipes.status {experiment} --logs shards)", file=sys.stderr)
+            return 1
+        time.sleep(poll_s)
 
 
 def _ranges(indices: list[int], sep: str = "-") -> str:

@@ -116,6 +116,8 @@ def task_states(experiment: str, run_id: str | None = None, run_dir: Path | None
             from recipes.data.shards import progress as shard_progress
 
             state["shards"] = shard_progress(fields["manifest"])
+            if state["status"] == "UNKNOWN" and state.get("slurm") is not None:  # a job array
+                state["status"] = array_status(state["job_id"])
         states[name] = state
     return states
 
@@ -173,6 +175,17 @@ def slurm_accounting(job_id: str) -> dict[str, str]:
         if live.get("Reason") not in (None, "None") and info["reason"] in ("", "None"):
             info["reason"] = live["Reason"]
     return info
+
+
+def array_status(job_id: str) -> str:
+    """One state for a Slurm job array: the first task that failed, else running, else succeeded."""
+    from recipes.remote import array_task_states
+
+    states = set(array_task_states(job_id).values())
+    failed = sorted(states - {"COMPLETED", "PENDING", "RUNNING", "COMPLETING"})
+    if failed:
+        return failed[0]
+    return "RUNNING" if states - {"COMPLETED"} else ("SUCCEEDED" if states else "UNKNOWN")
 
 
 def _run(cmd: list[str]) -> str:
