@@ -85,6 +85,8 @@ def test_job_array_of_byte_ranges_and_of_files_equals_one_process(e2e):
         [["a.jsonl", "b.jsonl"], ["c.jsonl"], ["d.jsonl"], ["e.jsonl"]]
     status = e2e.sh(STATUS).stdout
     assert "shards 4/4  docs 400  tokens" in status and "merged" in status, status
+    states = json.loads(e2e.sh(STATUS + " --json").stdout)  # NeMo-Run reads the array as UNKNOWN; sacct does not
+    assert states["shards"]["status"] == "SUCCEEDED" and states["shards"]["shards"]["done"] == 4, states
     e2e.assert_no_secret()
 
 
@@ -101,6 +103,9 @@ def test_killed_shard_is_redone_alone_then_merged(e2e):
     assert half and half[0].stat().st_size > 0, "shard 2 was killed after writing part of its .bin"
     assert not (folder / "shard-00002.json").exists() and (folder / "shard-00003.json").is_file()
     assert not (e2e.root / "data/killed/sample_text_document.idx").exists()
+    states = json.loads(e2e.sh(STATUS + " --json").stdout)
+    assert states["shards"]["status"] == "FAILED" and states["shards"]["shards"]["done"] == 3, states
+    assert states["merge"]["status"] != "SUCCEEDED", states
     before = (folder / "manifest.json").read_bytes()
     changed = e2e.sh(command.replace(" --append-eod", ""), check=False)
     assert changed.returncode == 2 and "append_eod was True, now False" in changed.stderr, changed.stderr
