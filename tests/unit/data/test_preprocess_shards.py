@@ -183,3 +183,16 @@ def test_compressed_input_with_fewer_files_than_shards_is_refused(tmp_path, caps
     (line,) = error_lines(capsys.readouterr().err)
     assert "in.jsonl.gz cannot be cut at line boundaries" in line and "--shards 1" in line
     assert output_files(tmp_path) == ["in.jsonl.gz"]
+
+
+def test_a_shard_of_blank_lines_only_is_no_error(tmp_path, capsys):
+    """The middle third of this file is blank lines: that shard has no tokens, the merge is still exact."""
+    long = json.dumps({"text": "x " * 150}).encode()
+    (tmp_path / "in.jsonl").write_bytes(long + b"\n" + b"\n" * len(long) + long + b"\n")
+    assert sharded(tmp_path, "--shards", "3") == 0
+    middle = json.loads((tmp_path / "out/four.shards/shard-00001.json").read_text())
+    assert middle["tokens"] == 0 and middle["skipped"], middle
+    assert sharded(tmp_path, prefix="out/one") == 0
+    for suffix in (".bin", ".idx"):
+        assert (tmp_path / f"out/four_text_document{suffix}").read_bytes() == \
+            (tmp_path / f"out/one_text_document{suffix}").read_bytes()
