@@ -31,36 +31,45 @@ def shard_count(raw: str | None) -> int:
 
 
 def run_sharded(args: argparse.Namespace, kwargs: dict) -> int:
+    """Check everything (all problems together, nothing written), write or reuse the plan, run or submit."""
     from recipes.data.mmap import MmapOutputs, _all_or_errors, _check_keys, make_encoder
-    from recipes.data.shards import manifest_path, prepare
+    from recipes.data.shards import manifest_path, prepare, start
+    from recipes.preprocess import absolute_paths, slurm_settings
 
-    count = shard_count(args.shards)
-    if args.executor == "slurm":
-        from recipes.preprocess import slurm_settings
-
-        settings = slurm_settings(args, kwargs)  # also makes the paths absolute
-    else:
-        from recipes.preprocess import absolute_paths
-
-        absolute_paths(args, kwargs)
-        settings = None
-    keys = _check_keys(kwargs["json_keys"])
-    final = MmapOutputs(kwargs["output_prefix"], keys)
-    _all_or_errors(
-        lambda: final.check(args.overwrite) if not args.no_merge else None,
+    absolute_paths(args, kwargs)
+    keys = kwargs["json_keys"]
+    count, settings, _, _, _, _, planned = _all_or_errors(
+        lambda: shard_count(args.shards),
+        lambda: slurm_settings(args, kwargs) if args.executor == "slurm" else None,
+        lambda: _check_keys(keys) and None,
+        lambda: MmapOutputs(kwargs["output_prefix"], keys).check(args.overwrite) if not args.no_merge else None,
         lambda: make_encoder(kwargs["tokenizer"], keys, kwargs["append_eod"], kwargs["skip_bad_lines"],
                              include_special_tokens=kwargs["include_special_tokens"],
-                             legacy=kwargs["legacy_tokenizer"], use_fast=kwargs["use_fast"]))
-    if kwargs["workers"] < 1:
-        raise UsageError(f"--workers {kwargs['workers']}: must be at least 1")
-    manifest, todo = prepare(kwargs["input"], kwargs["output_prefix"], count, kwargs, args.overwrite)
+                             legacy=kwargs["legacy_tokenizer"], use_fast=kwargs["use_fast"]) and None,
+        lambda: _check_workers(kwargs["workers"]),
+        lambda: prepare(kwargs["input"], kwargs["output_prefix"], valid, kwargs, args.overwrite)
+        if (valid := _count_or_none(args.shards)) else None)
+    manifest, todo, fresh = planned
+    if fresh:
+        start(manifest)
     path = str(manifest_path(kwargs["output_prefix"]))
-    done = count - len(todo)
-    print(f"{PROG}: {count} shards in {manifest_path(kwargs['output_prefix']).parent}: {done} complete, "
-          f"{len(todo)} to do" + (f" ({_ranges(todo)})" if todo else ""), flush=True)
+    print(f"{PROG}: {count} shards in {manifest_path(kwargs['output_prefix']).parent}: {count - len(todo)} "
+          f"complete, {len(todo)} to do" + (f" ({_ranges(todo)})" if todo else ""), flush=True)
     if settings is None:
         return _run_here(path, todo, kwargs, args)
     return _submit(path, todo, kwargs, args, settings)
+
+
+def _count_or_none(raw: str | None) -> int | None:
+    try:
+        return shard_count(raw)
+    except UsageError:  # reported by its own check
+        return None
+
+
+def _check_workers(workers: int) -> None:
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
 
 
 def _run_here(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespace) -> int:

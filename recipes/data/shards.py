@@ -109,10 +109,10 @@ def difference(old: dict, new_input: str, count: int, flags: dict) -> str | None
     return None
 
 
-def prepare(input: str, output_prefix: str, count: int, flags: dict, overwrite: bool) -> tuple[dict, list[int]]:
-    """(manifest, shards still to do): reuse a matching manifest, refuse a different one, else plan anew.
+def prepare(input: str, output_prefix: str, count: int, flags: dict, overwrite: bool) -> tuple[dict, list[int], bool]:
+    """(manifest, shards still to do, fresh): reuse a matching manifest, refuse a different one, else plan anew.
 
-    Writes the manifest only once every check passed; ``overwrite`` discards earlier shards.
+    Writes nothing (see :func:`start`); ``overwrite`` plans anew whatever was there.
     """
     path = manifest_path(output_prefix)
     old = read_json(path) if path.is_file() else None
@@ -121,14 +121,18 @@ def prepare(input: str, output_prefix: str, count: int, flags: dict, overwrite: 
         if why:
             raise UsageError(f"--output-prefix {output_prefix}: {path} was made by another run ({why}); rerun "
                              "the same command to finish it, or pass --overwrite to start over")
-        return old, incomplete(old)
+        return old, incomplete(old), False
     if path.exists() and old is None and not overwrite:
         raise UsageError(f"--output-prefix {output_prefix}: {path} is unreadable; pass --overwrite to start over")
-    manifest = new_manifest(input, output_prefix, count, flags)
-    if overwrite and shards_dir(output_prefix).exists():
-        shutil.rmtree(shards_dir(output_prefix))
-    write_json(path, manifest)
-    return manifest, list(range(count))
+    return new_manifest(input, output_prefix, count, flags), list(range(count)), True
+
+
+def start(manifest: dict) -> None:
+    """Write a fresh plan, discarding earlier shards (``--overwrite``): only after every check passed."""
+    folder = shards_dir(manifest["output_prefix"])
+    if folder.exists():
+        shutil.rmtree(folder)
+    write_json(folder / MANIFEST, manifest)
 
 
 def sha256(path: str) -> str:

@@ -196,3 +196,16 @@ def test_a_shard_of_blank_lines_only_is_no_error(tmp_path, capsys):
     for suffix in (".bin", ".idx"):
         assert (tmp_path / f"out/four_text_document{suffix}").read_bytes() == \
             (tmp_path / f"out/one_text_document{suffix}").read_bytes()
+
+
+def test_all_problems_are_reported_together(tmp_path, capsys):
+    write_jsonl(tmp_path / "in.jsonl", ROWS)
+    assert main(["--input", str(tmp_path / "in.jsonl"), "--output-prefix", str(tmp_path / "o"), "--shards", "0",
+                 "--workers", "0", "--tokenizer-type", str(tmp_path / "nope")]) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 3 and "--shards 0" in lines[0] and "nope does not exist" in lines[1] and "--workers 0" in lines[2]
+    assert main(["--input", str(tmp_path / "missing.jsonl"), "--output-prefix", str(tmp_path / "o"),
+                 "--shards", "2", "--workers", "0"]) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 2 and "--workers 0" in lines[0] and "missing.jsonl: file does not exist" in lines[1], lines
+    assert output_files(tmp_path) == ["in.jsonl"]
