@@ -72,7 +72,7 @@ def test_job_array_of_byte_ranges_and_of_files_equals_one_process(e2e):
                                   f"--detach --shards 4 -E parts --input parts --output-prefix data/parts4 "
                                   f"--append-eod").stdout)
     for jobs in (one_file, files):
-        wait_state(jobs["merge"], "COMPLETED", timeout=300)
+        wait_state(jobs["merge"], "COMPLETED", timeout=600)  # the shared cluster may queue it behind others
         assert array_tasks(jobs["shards"]) == {str(k): "COMPLETED" for k in range(4)}
 
     assert_same(e2e.root / "data/shards/sample_text_document", e2e.root / "data/sample_text_document")
@@ -92,7 +92,7 @@ def test_job_array_of_byte_ranges_and_of_files_equals_one_process(e2e):
 
 def test_killed_shard_is_redone_alone_then_merged(e2e):
     command = SHARDED.replace("data/shards/", "data/killed/").replace(" --detach", "")  # waits for the merge
-    failed = e2e.sh(command, env={"RECIPES_FAULT": "kill_in_shard:2"}, check=False)
+    failed = e2e.sh(command, env={"RECIPES_FAULT": "kill_in_shard:2"}, check=False, timeout=600)
     assert failed.returncode == 1 and "shard 2 FAILED; rerun the same command" in failed.stderr, failed.stderr
     first = submitted_jobs(failed.stdout)
     merge = wait_state(first["merge"], "CANCELLED", timeout=60)  # afterok on the array: never ran
@@ -111,7 +111,7 @@ def test_killed_shard_is_redone_alone_then_merged(e2e):
     assert changed.returncode == 2 and "append_eod was True, now False" in changed.stderr, changed.stderr
     assert "submitted" not in changed.stdout and (folder / "manifest.json").read_bytes() == before
 
-    again = e2e.sh(command)  # exit 0: the merge completed
+    again = e2e.sh(command, timeout=600)  # exit 0: the merge completed
     assert "3 complete, 1 to do (2)" in again.stdout and "shards 4/4 done: 400 documents" in again.stdout, again.stdout
     second = submitted_jobs(again.stdout)
     assert sacct_state(second["merge"]) == "COMPLETED"
