@@ -188,7 +188,7 @@ def run_shard(manifest: str, index: int | None = None, workers: int = 1, log_int
             "elapsed_s", "dtype")
     write_json(record, {"index": index, "plan": plan["plan"][index], "outputs": outputs,
                         **{name: summary[name] for name in keep}})
-    print(f"recipes.preprocess: shard {index + 1}/{plan['shards']} " + format_summary(summary), flush=True)
+    print(f"recipes.preprocess: shard {index} of 0-{plan['shards'] - 1}: " + format_summary(summary), flush=True)
     return summary
 
 

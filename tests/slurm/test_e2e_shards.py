@@ -106,6 +106,8 @@ def test_killed_shard_is_redone_alone_then_merged(e2e):
     states = json.loads(e2e.sh(STATUS + " --json").stdout)
     assert states["shards"]["status"] == "FAILED" and states["shards"]["shards"]["done"] == 3, states
     assert states["merge"]["status"] != "SUCCEEDED", states
+    logs = e2e.sh(STATUS + " --logs shards").stdout  # every array task's log
+    assert all(f"shard {k} of 0-3: wrote" in logs for k in (0, 1, 3)) and "shard 2 of" not in logs, logs[-3000:]
     before = (folder / "manifest.json").read_bytes()
     changed = e2e.sh(command.replace(" --append-eod", ""), check=False)
     assert changed.returncode == 2 and "append_eod was True, now False" in changed.stderr, changed.stderr
