@@ -214,6 +214,9 @@ def print_logs(run_dir: Path, experiment: str, task: str) -> None:
         return
     logs = attempt_logs(state["local_dir"], state["job_id"])
     batch = sorted(Path(state["local_dir"]).glob(f"sbatch_*_{state['job_id']}.out"))
+    if state.get("shards"):  # a job array: each task logs under its own job id (srun) or <array>_<index>
+        logs = sorted(Path(state["local_dir"]).glob("log-*.out"))
+        batch = sorted(Path(state["local_dir"]).glob(f"sbatch_*_{state['job_id']}_*.out"))
     if not logs and not batch:
         print(f"{experiment}: task {task} (slurm job {state['job_id']}, {state['status']}) has written no log yet",
               file=sys.stderr)
