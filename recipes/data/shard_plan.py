@@ -63,13 +63,16 @@ def _byte_ranges(files: list[str], sizes: list[int], count: int) -> list[list[By
                             f"pass --shards {max(lines, 1)} or fewer")
         raise PlanError(f"--shards {count}: {_name(files)} cannot be cut into {count} non-empty parts at line "
                         f"boundaries (some lines are longer than 1/{count} of it); pass a smaller --shards")
-    shards = []
+    shards, counted = [], {path: (0, 0) for path in files}  # per file: (offset, lines before it) so far
     for a, b in zip(cuts, cuts[1:]):
         parts = []
         for path, size, offset in zip(files, sizes, offsets):
             start, end = max(a, offset) - offset, min(b, offset + size) - offset
             if end > start:
-                parts.append(ByteRange(path, start, end, 1 + _count_lines(path, 0, start)))
+                where, lines = counted[path]  # each byte is counted once: shards come in file order
+                lines += _count_lines(path, where, start)
+                counted[path] = (start, lines)
+                parts.append(ByteRange(path, start, end, 1 + lines))
         shards.append(parts)
     return shards
 
