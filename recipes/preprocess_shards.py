@@ -16,6 +16,7 @@ from pathlib import Path
 from recipes.errors import UsageError
 
 PROG = "recipes.preprocess"
+ACTIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "SUSPENDED"}
 
 
 def shard_count(raw: str | None) -> int:
@@ -136,8 +137,12 @@ def wait_for_jobs(manifest: str, array: str | None, last: str, experiment: str, 
             for key, prefix in (plan.get("merged") or {}).items():
                 print(f"{PROG}: wrote {prefix}.bin/.idx ({key})")
             return 0
-        if state not in ("PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING"):
-            failed = {k: v for k, v in (array_task_states(array) if array else {}).items() if v != "COMPLETED"}
+        if state not in ACTIVE:
+            tasks = array_task_states(array) if array else {}
+            if ACTIVE & set(tasks.values()):  # the merge is cancelled at the first failed shard: let the rest end
+                time.sleep(poll_s)
+                continue
+            failed = {k: v for k, v in tasks.items() if v != "COMPLETED"}
             which = ", ".join(f"shard {k} {v}" for k, v in sorted(failed.items())) or f"job {last} {state}"
             print(f"{PROG}: error: {which}; rerun the same command to redo only the missing shards "
                   f"(logs: python -m recipes.status {experiment} --logs shards)", file=sys.stderr)
