@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Megatron's partitions: >1 only with --keep-sequential-samples (input order, as the tool)")
     run.add_argument("--keep-sequential-samples", action="store_true",
                      help="with --partitions: keep input order (always the case here)")
+    run.add_argument("--shards", metavar="N",
+                     help="tokenize N shards (whole files, or byte ranges of one file cut at line boundaries), "
+                          "then merge them into the one output: a Slurm job array and a dependent merge job "
+                          "with --executor slurm, one after another here; rerunning the command redoes only "
+                          "missing or incomplete shards")
+    run.add_argument("--no-merge", action="store_true",
+                     help="with --shards: keep the shards and print a token-weighted -D blend of them")
     run.add_argument("--skip-bad-lines", action="store_true",
                      help="skip malformed lines (counted by reason in the summary) instead of stopping")
     run.add_argument("--log-interval", type=int, default=1000,
@@ -128,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                   skip_bad_lines=args.skip_bad_lines, log_interval=args.log_interval,
                   include_special_tokens=args.tokenizer_hf_include_special_tokens,
                   legacy_tokenizer=args.legacy_tokenizer, use_fast=args.tokenizer_hf_use_fast, overwrite=args.overwrite)
+    if args.shards is not None or args.no_merge:
+        from recipes.preprocess_shards import run_sharded
+
+        return run_sharded(args, kwargs)
     if args.executor == "slurm":
         return _submit(args, kwargs)
     run_preprocess(**kwargs)
@@ -138,8 +149,30 @@ def _local_path(value: str) -> bool:
     return value.startswith(("/", "./", "../", "~")) or os.path.exists(value) or any(c in value for c in "*?[")
 
 
+def absolute_paths(args: argparse.Namespace, kwargs: dict) -> None:
+    """Input, output and a tokenizer folder as absolute paths (a job's cwd is NeMo-Run's code dir)."""
+    absolute = lambda path: os.path.abspath(os.path.expanduser(path))  # noqa: E731
+    kwargs["input"] = absolute(args.input) if _local_path(args.input) else args.input
+    kwargs["output_prefix"] = absolute(args.output_prefix)
+    if _local_path(kwargs["tokenizer"]):
+        kwargs["tokenizer"] = absolute(kwargs["tokenizer"])
+
+
 def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     """Run :func:`run_preprocess` as a one-task Slurm job (the job's cwd is NeMo-Run's code dir: absolute paths)."""
+    import nemo_run as run
+
+    from recipes.preprocess import run_preprocess as task_fn  # not __main__.run_preprocess: the job imports it
+    from recipes.remote import run_task
+
+    settings = slurm_settings(args, kwargs)
+    task = run.Partial(task_fn, **kwargs)
+    return run_task(task, name="preprocess", experiment=args.experiment, executor="slurm", settings=settings,
+                    detach=args.detach)
+
+
+def slurm_settings(args: argparse.Namespace, kwargs: dict):
+    """The CPU job's ExecutorSettings (site defaults filled in); makes ``kwargs``' paths absolute."""
     from executors.settings import ExecutorSettings
     from executors.site import site_defaults
     from executors.slurm import rundir_clash
@@ -150,11 +183,7 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     account = args.account or site.get("account")
     if not account:
         raise UsageError("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
-    absolute = lambda path: os.path.abspath(os.path.expanduser(path))  # noqa: E731
-    kwargs["input"] = absolute(args.input) if _local_path(args.input) else args.input
-    kwargs["output_prefix"] = absolute(args.output_prefix)
-    if _local_path(kwargs["tokenizer"]):
-        kwargs["tokenizer"] = absolute(kwargs["tokenizer"])
+    absolute_paths(args, kwargs)
     image = args.container_image or site.get("container_image")
     clash = rundir_clash(default_job_dir(), args.experiment, image)
     if clash:
@@ -176,14 +205,7 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
         container_image=image, container_mounts=[m for m in mounts if m], packager=packager,
         sbatch_params={**site.get("sbatch", {}), **({"cpus_per_task": args.workers} if args.workers > 1 else {})},
         env_vars=dict(site.get("env_vars", {})), job_name_prefix=f"{args.experiment}-")
-    import nemo_run as run
-
-    from recipes.preprocess import run_preprocess as task_fn  # not __main__.run_preprocess: the job imports it
-    from recipes.remote import run_task
-
-    task = run.Partial(task_fn, **kwargs)
-    return run_task(task, name="preprocess", experiment=args.experiment, executor="slurm", settings=settings,
-                    detach=args.detach)
+    return settings
 
 
 if __name__ == "__main__":

@@ -28,6 +28,24 @@ def slurm_job_id(handle: str | None) -> str | None:
     return parts[1]
 
 
+def array_task_states(job_id: str) -> dict[int, str]:
+    """{array index: state} of a Slurm job array (``sacct``; NeMo-Run's status knows no arrays)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["sacct", "-X", "-P", "-n", "-o", "JobID,State", "-j", job_id], capture_output=True,
+                             text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    states = {}
+    for line in out.splitlines():
+        task, _, state = line.partition("|")
+        head, sep, index = task.partition("_")
+        if head == job_id and sep and index.isdigit():
+            states[int(index)] = state.split()[0] if state else "UNKNOWN"
+    return states
+
+
 def report_submitted(exp) -> dict[str, str]:
     """Print ``submitted slurm job <id> (<task>)`` for each Slurm job of ``exp``; return {task: id}."""
     ids = {}
@@ -62,7 +80,7 @@ def in_code_dir(executor: str, packager: str):
 
 
 def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, executor: str, packager: str,
-                   detach: bool = False, log_dir: str | None = None) -> int:
+                   detach: bool = False, log_dir: str | None = None, submitted: dict | None = None) -> int:
     """Run ``tasks`` [(name, Partial, NeMo-Run executor)] in order as one experiment; 0 when all succeeded.
 
     With ``detach`` it returns once submitted. Prints the Slurm job ids (for ``--dependency``). A local
@@ -84,7 +102,9 @@ def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, 
             exp.add(task, executor=task_executor, name=name)
         record = runrecord.start(exp._exp_dir, experiment, executor, [(n, t) for n, t, _ in tasks], log_dir)
         exp.run(sequential=True, detach=detach, tail_logs=not detach and executor != "slurm")
-        report_submitted(exp)
+        ids = report_submitted(exp)
+        if submitted is not None:
+            submitted.update(ids)  # {task: Slurm job id}, for a caller that waits itself (a job array)
     print(f"experiment {exp._id}" + (f": logs and checkpoints in {log_dir}" if log_dir else ""))
     if detach:
         print(f"follow it with: python -m recipes.status {experiment}")

@@ -47,9 +47,11 @@ def _without_token_flag(argv: list[str]) -> list[str]:
 
 
 def task_fields(task) -> dict:
-    """``log_dir`` and ``max_steps`` of a recipe Partial (both backends share ``log`` and ``trainer``)."""
+    """``log_dir`` and ``max_steps`` of a recipe Partial (both backends share ``log`` and ``trainer``), or the
+    ``manifest`` of a sharded preprocessing task (recipes.data.shards)."""
     fields = {}
-    for key, path in (("log_dir", ("log", "log_dir")), ("max_steps", ("trainer", "max_steps"))):
+    for key, path in (("log_dir", ("log", "log_dir")), ("max_steps", ("trainer", "max_steps")),
+                      ("manifest", ("manifest",))):
         value = task
         for attr in path:
             value = getattr(value, attr, None)

@@ -112,6 +112,12 @@ def task_states(experiment: str, run_id: str | None = None, run_dir: Path | None
         fields = tasks.get(name, {})
         state.update(log_dir=fields.get("log_dir"), max_steps=fields.get("max_steps"),
                      **progress(fields.get("log_dir")), elapsed_s=elapsed(record, state["status"], run_dir))
+        if fields.get("manifest"):  # sharded preprocessing: shards done/total, documents, tokens
+            from recipes.data.shards import progress as shard_progress
+
+            state["shards"] = shard_progress(fields["manifest"])
+            if state["status"] == "UNKNOWN" and state.get("slurm") is not None:  # a job array
+                state["status"] = array_status(state["job_id"])
         states[name] = state
     return states
 
@@ -171,6 +177,17 @@ def slurm_accounting(job_id: str) -> dict[str, str]:
     return info
 
 
+def array_status(job_id: str) -> str:
+    """One state for a Slurm job array: the first task that failed, else running, else succeeded."""
+    from recipes.remote import array_task_states
+
+    states = set(array_task_states(job_id).values())
+    failed = sorted(states - {"COMPLETED", "PENDING", "RUNNING", "COMPLETING"})
+    if failed:
+        return failed[0]
+    return "RUNNING" if states - {"COMPLETED"} else ("SUCCEEDED" if states else "UNKNOWN")
+
+
 def _run(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
@@ -197,6 +214,9 @@ def print_logs(run_dir: Path, experiment: str, task: str) -> None:
         return
     logs = attempt_logs(state["local_dir"], state["job_id"])
     batch = sorted(Path(state["local_dir"]).glob(f"sbatch_*_{state['job_id']}.out"))
+    if state.get("shards"):  # a job array: each task logs under its own job id (srun) or <array>_<index>
+        logs = sorted(Path(state["local_dir"]).glob("log-*.out"))
+        batch = sorted(Path(state["local_dir"]).glob(f"sbatch_*_{state['job_id']}_*.out"))
     if not logs and not batch:
         print(f"{experiment}: task {task} (slurm job {state['job_id']}, {state['status']}) has written no log yet",
               file=sys.stderr)
@@ -210,6 +230,10 @@ def print_logs(run_dir: Path, experiment: str, task: str) -> None:
 
 
 def _progress_text(state: dict) -> str:
+    if state.get("shards"):
+        shards = state["shards"]
+        return (f"shards {shards['done']}/{shards['total']}  docs {shards['documents']:,}  tokens "
+                f"{shards['tokens']:,}" + ("  merged" if shards["merged"] else ""))
     step = "-" if state.get("step") is None else str(state["step"])
     if state.get("max_steps"):
         step += f"/{state['max_steps']}"

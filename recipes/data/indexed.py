@@ -55,6 +55,20 @@ class IndexedWriter:
         self.sequences += len(sequence_lengths)
         self.documents += len(document_sequences)
 
+    def add_dataset(self, prefix: str) -> None:
+        """Append a whole ``<prefix>.bin/.idx`` of the same dtype (a shard): its tokens and documents, in order."""
+        dtype, lengths, document_indices = read_index(prefix + ".idx")
+        if dtype != self.dtype:
+            raise ValueError(f"{prefix}.idx holds {np.dtype(dtype).name}, this dataset {np.dtype(self.dtype).name}")
+        _copy(prefix + ".bin", self.files["bin"])
+        for start in range(0, len(lengths), BLOCK):  # blocks: memory stays flat however large the shard
+            self.files["len"].write(np.ascontiguousarray(lengths[start:start + BLOCK]).tobytes())
+        for start in range(1, len(document_indices), BLOCK):
+            ends = document_indices[start:start + BLOCK].astype(np.int64) + self.sequences
+            self.files["doc"].write(ends.tobytes())
+        self.sequences += len(lengths)
+        self.documents += len(document_indices) - 1
+
     def finalize(self, idx_path: str) -> None:
         for handle in self.files.values():
             handle.close()
@@ -79,6 +93,24 @@ class IndexedWriter:
         for path in (self.bin_path, *self.side.values()):
             if os.path.exists(path):
                 os.remove(path)
+
+
+def read_index(idx_path: str) -> tuple[type, np.ndarray, np.ndarray]:
+    """(dtype, sequence lengths, document indices) of an ``.idx`` in the format above."""
+    with open(idx_path, "rb") as handle:
+        header = handle.read(len(INDEX_HEADER) + 8 + 1 + 8 + 8)
+    if header[:len(INDEX_HEADER)] != INDEX_HEADER:
+        raise ValueError(f"{idx_path}: not a megatron-core mmap index")
+    code = header[len(INDEX_HEADER) + 8]
+    sequences, documents = struct.unpack("<QQ", header[len(INDEX_HEADER) + 9:])
+    dtype = next(kind for kind, value in DTYPE_CODES.items() if value == code)
+    lengths = _array(idx_path, np.int32, len(header), sequences)
+    document_indices = _array(idx_path, np.int64, len(header) + sequences * 12, documents)
+    return dtype, lengths, document_indices
+
+
+def _array(path: str, dtype, offset: int, count: int) -> np.ndarray:
+    return np.memmap(path, dtype, "r", offset, (count,)) if count else np.zeros(0, dtype)
 
 
 def _blocks(path: str, dtype) -> "iter[np.ndarray]":

@@ -35,12 +35,32 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class ByteRange:
+    """Lines ``[start, end)`` of an uncompressed JSONL file (both at line starts); ``first_line`` is 1-based.
+
+    ``end=None``: the whole file, whatever its format (a shard of whole files).
+    """
+
+    path: str
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+    @property
+    def nbytes(self) -> int:
+        return os.path.getsize(self.path) if self.end is None else self.end - self.start
+
+
+@dataclass(frozen=True)
 class InputSpec:
     files: tuple[str, ...] = ()
     hub_dataset: str | None = None
+    ranges: tuple[ByteRange, ...] = ()  # a shard (recipes.data.shard_plan): read only these bytes
 
     @property
     def total_bytes(self) -> int:
+        if self.ranges:
+            return sum(part.nbytes for part in self.ranges)
         return sum(os.path.getsize(path) for path in self.files)
 
 
@@ -74,8 +94,12 @@ def iter_chunks(inputs: InputSpec, columns: list[str], chunk_bytes: int = 1 << 2
 
         yield from _row_chunks(inputs.hub_dataset, iter(open_hub_dataset(inputs.hub_dataset)), columns)
         return
-    for path in inputs.files:
-        if path.lower().endswith(PARQUET_SUFFIXES):
+    parts = inputs.ranges or [ByteRange(path) for path in inputs.files]
+    for part in parts:
+        path = part.path
+        if part.end is not None:
+            yield from _range_chunks(part, chunk_bytes)
+        elif path.lower().endswith(PARQUET_SUFFIXES):
             yield from _parquet_chunks(path, columns)
         else:
             yield from _jsonl_chunks(path, chunk_bytes)
@@ -99,6 +123,26 @@ def _jsonl_chunks(path: str, chunk_bytes: int, max_lines: int = 8192) -> Iterato
             raise UsageError(f"{path}: cannot read ({exc}); check the file is complete and really gzip") from exc
         if lines:
             yield Chunk(path, first, lines, os.path.getsize(path) - consumed)
+
+
+def _range_chunks(part: ByteRange, chunk_bytes: int, max_lines: int = 8192) -> Iterator[Chunk]:
+    """The lines of one byte range, in chunks as :func:`_jsonl_chunks` makes them (line numbers of the file)."""
+    with open(part.path, "rb") as raw:
+        raw.seek(part.start)
+        position, first, lines, size = part.start, part.first_line, [], 0
+        while position < part.end:
+            line = raw.readline()
+            if not line:
+                raise UsageError(f"{part.path}: shorter than the shard plan ({position} < {part.end} bytes); "
+                                 "the file changed: rerun with --overwrite")
+            lines.append(line)
+            size += len(line)
+            position += len(line)
+            if size >= chunk_bytes or len(lines) >= max_lines:
+                yield Chunk(part.path, first, lines, size)
+                first, lines, size = first + len(lines), [], 0
+        if lines:
+            yield Chunk(part.path, first, lines, size)
 
 
 def _parquet_chunks(path: str, columns: list[str], rows: int = 4096) -> Iterator[Chunk]:

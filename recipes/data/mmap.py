@@ -24,7 +24,7 @@ from typing import Sequence
 
 from recipes.data.encode import ChunkEncoder, encode_ordered
 from recipes.data.indexed import IndexedWriter, optimal_dtype
-from recipes.data.inputs import iter_chunks, resolve_inputs
+from recipes.data.inputs import ByteRange, InputSpec, iter_chunks, resolve_inputs
 from recipes.data.progress import Progress, RunStats
 from recipes.errors import UsageError, ValidationErrors
 
@@ -36,24 +36,29 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
                append_eod: bool = True, workers: int = 1, skip_bad_lines: bool = False,
                log_interval: int = 1000, progress: bool = True, chunk_bytes: int = 1 << 20,
                include_special_tokens: bool = False, legacy_tokenizer: bool = False, use_fast: bool = False,
-               overwrite: bool = False) -> dict:
+               overwrite: bool = False, ranges: Sequence[ByteRange] = (), allow_empty: bool = False,
+               on_chunk=None) -> dict:
     """Tokenize ``input`` into ``<output_prefix>_<key>_document.bin/.idx`` for each key; return a summary.
 
     A plain module-level function so a recipe can wrap it in ``nemo_run.Partial(preprocess, ...)``.
-    Raises :class:`UsageError` for bad input; nothing is left behind in that case.
+    Raises :class:`UsageError` for bad input; nothing is left behind in that case. A shard
+    (:mod:`recipes.data.shards`) passes its byte ``ranges`` (``input`` is then only named in messages),
+    ``allow_empty`` (a shard of blank lines is not an error) and ``on_chunk(outputs)`` (its fault point).
     """
     keys = _check_keys(json_keys)
     if workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     outputs = MmapOutputs(str(output_prefix), keys)
     _, inputs, encoder = _all_or_errors(
-        lambda: outputs.check(overwrite), lambda: resolve_inputs(str(input)),
+        lambda: outputs.check(overwrite),
+        lambda: InputSpec(files=tuple(dict.fromkeys(p.path for p in ranges)), ranges=tuple(ranges)) if ranges
+        else resolve_inputs(str(input)),
         lambda: make_encoder(tokenizer, keys, append_eod, skip_bad_lines, include_special_tokens=include_special_tokens,
                              legacy=legacy_tokenizer, use_fast=use_fast))
     stats = RunStats(inputs.total_bytes)
-    for path in inputs.files:
-        if os.path.getsize(path) == 0:
-            stats.skip("empty file", path)
+    for part in inputs.ranges or [ByteRange(path) for path in inputs.files]:
+        if part.end is None and os.path.getsize(part.path) == 0:
+            stats.skip("empty file", part.path)
     bar = Progress(stats, progress, log_interval)
     encoded_chunks = encode_ordered(encoder, iter_chunks(inputs, keys, chunk_bytes), workers)
     try:
@@ -65,7 +70,9 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
             _record(stats, encoded)
             outputs.add(encoded)
             bar.update(encoded.nbytes)
-        if stats.tokens == 0:
+            if on_chunk is not None:
+                on_chunk(outputs)
+        if stats.tokens == 0 and not allow_empty:
             raise UsageError(f"--input {input}: no tokens to write ({_why_empty(stats)}); "
                              f"pass a file with non-empty {keys[0]!r} values")
         stats.bytes_out = outputs.commit()

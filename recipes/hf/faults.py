@@ -6,6 +6,8 @@ A test hook, not a feature: unset (the normal case) it does nothing. Values, com
     term_after_step:3   rank 0 sends itself SIGTERM after step 3: the run saves step 3 and exits 143
     kill_in_save:4      rank 0 SIGKILLs itself while checkpoint 4 is written: half of its state file is on
                         disk in ``.tmp-step=0000004/``, nothing renamed
+    kill_in_shard:2     ``recipes.preprocess --shards``: shard 2's process SIGKILLs itself once part of its
+                        ``.bin`` is on disk (recipes.data.shards; the launch suffix does not apply)
 
 A fault fires in the first launch of a ``log_dir`` (launch 0 of ``launches.jsonl``), or in the launch
 named by ``@N`` (``kill_after_step:5@1``): a relaunch with the same environment (a Slurm requeue) runs on.
@@ -25,7 +27,7 @@ import lightning.pytorch as pl
 from recipes.errors import UsageError
 
 FAULT_ENV = "RECIPES_FAULT"
-ACTIONS = ("kill_after_step", "term_after_step", "kill_in_save")
+ACTIONS = ("kill_after_step", "term_after_step", "kill_in_save", "kill_in_shard")
 _FAULT = re.compile(r"(\w+):(\d+)(?:@(\d+))?")
 
 

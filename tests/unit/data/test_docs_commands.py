@@ -62,6 +62,9 @@ def test_documented_module_commands_run(sandbox, capsys):
     assert len(read_documents(sandbox / "data/custom_dataset/preprocessed/all_text_document")[0]) == 21
     assert len(read_documents(sandbox / "data/preprocessed/qa_answer_document")[0]) == 2
     assert len(read_documents(sandbox / "data/sample/pretrain_text_document")[0]) == 400
+    for suffix in (".bin", ".idx"):  # --shards 4: the merge is what one process writes
+        assert (sandbox / f"data/sample/sharded_text_document{suffix}").read_bytes() == \
+            (sandbox / f"data/sample/pretrain_text_document{suffix}").read_bytes()
     for folder in ("alpaca", "lccc", "sample", "synthetic"):
         assert (sandbox / "data/sft" / folder / "training.jsonl").stat().st_size > 0, folder
     lccc = (sandbox / "data/sft/lccc/training.jsonl").read_text(encoding="utf-8")
