@@ -75,7 +75,7 @@ def _values(argv: list[str]) -> list[str]:
     values = []
     for item in argv:
         text = item.split("=", 1)[1] if item.startswith("-") and "=" in item else ("" if item.startswith("-") else item)
-        values += [piece for piece in text.split() if "/" in piece or os.path.exists(piece)]
+        values += text.split()
     return values
 
 
