@@ -119,29 +119,32 @@ def _specs(pipeline: Pipeline) -> list[dict]:
     """Each stage's spec (what recipes.pipeline_run.run_stage runs) and whether it runs or is skipped."""
     from recipes.pipeline_run import config_hash, why_rerun
 
-    specs, rerun = [], False
+    specs, rerun, earlier = [], False, []
     for stage in pipeline.stages:
         argv = stage.command_argv + (["--executor", "local", "--yes"] if stage.name in TRAINING else [])
         spec = {"stage": stage.name, "pipeline": pipeline.name, "module": stage.module, "argv": argv,
                 "command": stage.command_line(), "state_dir": pipeline.state_dir, "cwd": os.getcwd(),
-                "inputs": _inputs(stage), "outputs": stage.outputs, "baseline": stage.extra.get("baseline"),
+                "inputs": _inputs(stage, earlier), "outputs": stage.outputs, "baseline": stage.extra.get("baseline"),
                 "config_hash": config_hash({"command": stage.command_line(), "resolved": stage.resolved,
                                             "baseline": stage.extra.get("baseline")})}
         reason = "an earlier stage reruns" if rerun else why_rerun(spec)
         spec["action"], spec["reason"] = ("run", reason) if reason else ("skip", "up to date")
         rerun = rerun or spec["action"] == "run"
         specs.append(spec)
+        earlier += stage.outputs
     return specs
 
 
-def _inputs(stage: Stage) -> list[str]:
-    """The existing files and folders the stage's options name, apart from its own outputs and run folder."""
+def _inputs(stage: Stage, earlier_outputs: list[str]) -> list[str]:
+    """The files and folders the stage's options name that exist or that an earlier stage writes (the same list
+    before and after those stages ran), apart from the stage's own outputs and run folder."""
     own = list(stage.outputs) + ([stage.plan.opts.log_dir] if stage.plan is not None else [])
     found = []
     for value in _values(stage.argv):
         for path in (value, value + ".bin", value + ".idx"):
             path = os.path.abspath(path)
-            if os.path.exists(path) and not any(_related(path, o) for o in own) and path not in found:
+            made = any(_related(path, o) for o in earlier_outputs)
+            if (os.path.exists(path) or made) and not any(_related(path, o) for o in own) and path not in found:
                 found.append(path)
     return found
 

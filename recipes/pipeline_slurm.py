@@ -2,8 +2,8 @@
 
 NeMo-Run's sequential mode gives each job an ``afterok`` dependency on the one before. Each job runs
 :func:`recipes.pipeline_run.stage_job`: the stage's command in the job (training with ``--executor
-local``, so torchrun on the job's GPUs when ``-G`` > 1), then the stage's manifest. CPU-only stages
-request no GPUs and go to ``--cpu_partition``; ``--retries`` requeues a failed job, which resumes.
+local``, so torchrun on the job's GPUs when ``-G`` > 1), then the stage's manifest. Training
+stages go to ``-p``; the others request no GPUs and go to ``--cpu_partition``; ``--retries`` requeues a failed job, which resumes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ def stage_settings(pipeline, stage) -> ExecutorSettings:
     from recipes.plan import default_packager
 
     args, site = pipeline.args, site_settings()[0]
-    gpu = stage.plan is not None and stage.plan.settings.use_gpus
+    training = stage.plan is not None
+    gpu = training and stage.plan.settings.use_gpus
     cpu_partition = args.cpu_partition or site.get("cpu_partition")
     partition = args.partition or site.get("partition")
     image = args.container_image or site.get("container_image")
@@ -28,7 +29,7 @@ def stage_settings(pipeline, stage) -> ExecutorSettings:
         mounts = [f"{path}:{path}" for path in sorted({os.getcwd(), pipeline.state_dir})]
     return ExecutorSettings(
         nodes=1, gpus_per_node=stage.plan.settings.gpus_per_node if gpu else 0, ntasks_per_node=1, use_gpus=gpu,
-        account=args.account or site.get("account"), partition=partition if gpu else (cpu_partition or partition),
+        account=args.account or site.get("account"), partition=partition if training else (cpu_partition or partition),
         time=str(args.time or site.get("time") or "04:00:00"), container_image=image,
         container_mounts=[m for m in mounts if m], retries=args.retries,
         packager=args.packager or default_packager(), sbatch_params=dict(site.get("sbatch", {})),
