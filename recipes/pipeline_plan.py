@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from recipes.errors import UsageError
-from recipes.pipeline_stages import CHECKS, TRAINING, Stage, parser_for
+from recipes.pipeline_stages import CHECKS, ORDER, TRAINING, Stage, parser_for
 
 RECORD = "pipeline.json"
 BASELINE_DROPS = ("adapter", "log_dir", "plot_runs", "baseline", "output", "model_path", "overwrite")
@@ -40,11 +40,12 @@ def make(args, problems: list[str]) -> Pipeline | None:
         problems += found
         pipeline.stages.append(Stage(name, argv, extra))
         mappings[name] = own
+    _resolve_last_now(pipeline.stages, problems)
     slurm_flags = _slurm_flags(args)
     earlier: list[str] = []
     for stage in pipeline.stages:
         check = CHECKS[stage.name]
-        found = check(stage, args.executor, slurm_flags) if stage.name in TRAINING else check(stage, args.executor)
+        found = check(stage, args.executor, slurm_flags, args.dryrun) if stage.name in TRAINING else check(stage, args.executor)
         problems += [f"stage {stage.name}: {line}" for line in _not_pending(found, stage.argv, earlier)]
         earlier += stage.outputs
     problems += _baseline(pipeline, mappings)
@@ -57,6 +58,21 @@ def make(args, problems: list[str]) -> Pipeline | None:
     return pipeline
 
 
+def _resolve_last_now(stages: list[Stage], problems: list[str]) -> None:
+    """``${last:RUN}`` of a run no earlier stage trains: its checkpoint now (else when the stage starts)."""
+    from recipes.pipeline_run import LAST, last_checkpoint
+
+    trained = [s.name for s in stages if s.name in TRAINING]
+    for stage in stages:
+        for i, item in enumerate(stage.argv):
+            match = LAST.fullmatch(item)
+            if match and not any(ORDER.index(t) < ORDER.index(stage.name) for t in trained):
+                try:
+                    stage.argv[i] = last_checkpoint(os.path.abspath(match.group(1)))
+                except UsageError as exc:
+                    problems.append(f"stage {stage.name}: {exc}")
+
+
 def _slurm_flags(args) -> list[str]:
     flags = []
     for key in ("account", "partition", "cpu_partition", "time", "container_image", "container_mounts", "packager"):
@@ -67,7 +83,10 @@ def _slurm_flags(args) -> list[str]:
 
 def _related(value: str, output: str) -> bool:
     """``value`` names ``output``, a folder above or below it, or a data prefix of it."""
-    v, o = os.path.abspath(value), os.path.abspath(output)
+    from recipes.pipeline_run import LAST
+
+    last = LAST.fullmatch(value)
+    v, o = os.path.abspath(last.group(1) if last else value), os.path.abspath(output)
     return v == o or o.startswith(v + "/") or v.startswith(o + "/") or o.startswith(v + ".")
 
 

@@ -14,12 +14,14 @@ import hashlib
 import importlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+LAST = re.compile(r"\$\{last:([^}]+)\}")  # ${last:RUN_DIR}: the run's newest complete -last checkpoint
 VERSIONED = ("nemo-toolkit", "nemo-run", "megatron-core", "torch", "transformers", "peft")
 
 
@@ -111,6 +113,22 @@ def write_manifest(spec: dict, started: float, inputs: dict) -> Path:
     return path
 
 
+def last_checkpoint(run_dir: str) -> str:
+    """The newest complete ``checkpoints/*-last`` of a Megatron run (as the tutorial's export picks it)."""
+    from recipes.errors import UsageError
+    from recipes.tutorial import _unfinished
+
+    found = [p for p in (Path(run_dir) / "checkpoints").glob("*-last") if p.is_dir() and not _unfinished(p)]
+    if not found:
+        raise UsageError(f"${{last:{run_dir}}}: no complete *-last checkpoint in {run_dir}/checkpoints; "
+                         "train that run first, or give the checkpoint's path")
+    return str(max(found, key=lambda p: p.stat().st_mtime))
+
+
+def resolve_last(argv: list[str]) -> list[str]:
+    return [LAST.sub(lambda m: last_checkpoint(os.path.abspath(m.group(1))), item) for item in argv]
+
+
 def run_command(module: str, argv: list[str]) -> int:
     """The command's own entry point, in this process, as ``python -m MODULE ARGV`` would run it."""
     print("+ " + shlex.join(["python", "-m", module, *argv]), flush=True)
@@ -129,7 +147,7 @@ def run_stage(spec: dict) -> int:
         code = _untrained_baseline(spec["baseline"])
         if code:
             return code
-    code = run_command(spec["module"], spec["argv"])
+    code = run_command(spec["module"], resolve_last(spec["argv"]))
     if code == 0:
         write_manifest(spec, started, inputs)
     return code

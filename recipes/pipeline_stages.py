@@ -154,15 +154,17 @@ def check_chat(stage: Stage, executor: str) -> list[str]:
     return _problems(lambda: chat.parse_args(stage.argv))[0]
 
 
-def check_training(stage: Stage, executor: str, slurm_flags: list[str] = ()) -> list[str]:
-    """The training command's parse, plan, overrides and validation, on the pipeline's executor."""
+def check_training(stage: Stage, executor: str, slurm_flags: list[str] = (), dryrun: bool = False) -> list[str]:
+    """The training command's parse, plan, overrides and validation, on the pipeline's executor (a dry-run of
+    the pipeline checks as the command's own --dryrun does)."""
     import dataclasses
 
     from recipes.cli import build_parser
     from recipes.pipeline_argv import raising_parser
 
     with raising_parser(build_parser(stage.name)) as parser:
-        argv = stage.argv + ["--executor", executor, *(slurm_flags if executor == "slurm" else [])]
+        argv = stage.argv + ["--executor", executor, *(slurm_flags if executor == "slurm" else []),
+                             *(["--dryrun"] if dryrun else [])]
         problems, args = _problems(lambda: parser.parse_args(argv))
     if args is None:
         return problems
@@ -179,6 +181,8 @@ def check_training(stage: Stage, executor: str, slurm_flags: list[str] = ()) -> 
     more += validate(plan)
     stage.plan = plan
     stage.resolved = json_safe(dataclasses.asdict(plan.opts))
+    if args.nemo_model == "":  # the newest pretraining checkpoint, known once that stage ran: not config
+        stage.resolved.pop("nemo_model", None)
     stage.outputs = [training_output(plan.opts)]
     return problems + more
 
