@@ -44,6 +44,7 @@ def make(args, problems: list[str]) -> Pipeline | None:
     slurm_flags = _slurm_flags(args)
     earlier: list[str] = []
     for stage in pipeline.stages:
+        stage.argv = _absolute_pending(stage.argv, earlier)
         check = CHECKS[stage.name]
         found = check(stage, args.executor, slurm_flags, args.dryrun) if stage.name in TRAINING else check(stage, args.executor)
         problems += [f"stage {stage.name}: {line}" for line in _not_pending(found, stage.argv, earlier)]
@@ -88,6 +89,20 @@ def _related(value: str, output: str) -> bool:
     last = LAST.fullmatch(value)
     v, o = os.path.abspath(last.group(1) if last else value), os.path.abspath(output)
     return v == o or o.startswith(v + "/") or v.startswith(o + "/") or o.startswith(v + ".")
+
+
+def _absolute_pending(argv: list[str], earlier_outputs: list[str]) -> list[str]:
+    """Paths an earlier stage writes, made absolute: the command resolves them the same before and after that
+    stage ran (a relative path that does not exist yet would read as a hub id), so the config hash holds."""
+    from recipes.pipeline_run import LAST
+
+    def fix(token: str) -> str:
+        if token.startswith("-") or LAST.fullmatch(token) or not any(_related(token, o) for o in earlier_outputs):
+            return token
+        return os.path.abspath(token)
+
+    return [(item.split("=", 1)[0] + "=" + fix(item.split("=", 1)[1])) if item.startswith("-") and "=" in item
+            else fix(item) for item in argv]
 
 
 def _values(argv: list[str]) -> list[str]:
@@ -201,8 +216,10 @@ def dryrun(pipeline: Pipeline) -> int:
         if stage.plan is not None:
             try:
                 tasks, _ = prepare(stage.plan)
-            except UsageError as exc:  # it needs what an earlier stage writes
-                print(f"# (resolved when it runs: {str(exc).splitlines()[0]})")
+            except Exception as exc:  # noqa: BLE001 - only where it needs what an earlier stage writes
+                if all(os.path.exists(path) for path in spec["inputs"]):
+                    raise
+                print(f"# (resolved when it runs, after the stages it reads from: {str(exc).splitlines()[0]})")
                 continue
             for name, task in tasks:
                 print(f"# ---- stage {stage.name}, task {name} (resolved recipe) ----")

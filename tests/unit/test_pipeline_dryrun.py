@@ -4,9 +4,15 @@ nothing written. A stage's resolved recipe must be what its own command prints f
 from __future__ import annotations
 
 import re
+import shlex
 
 from bad_inputs_helpers import write_tiny_llama
 from testlib import REPO, run_module
+
+
+# Shown in docs/pipeline.md (tests/unit/test_pipeline_docs.py keeps the two equal).
+TUTORIAL_DRYRUN = ("python -m recipes.pipeline recipes/pipelines/tutorial.yaml --dryrun --executor slurm -a acct -p batch "
+                   "--cpu_partition cpu -i nvcr.io/nvidia/nemo:26.02 --retries 2 --packager none")
 
 
 def _blocks(text: str) -> dict[str, str]:
@@ -43,9 +49,7 @@ def test_tutorial_on_slurm_dryrun_gives_each_stage_its_resources(isolated):
         (isolated / path).parent.mkdir(parents=True, exist_ok=True)
         (isolated / path).write_text(line + "\n")
     write_tiny_llama(isolated / "Llama-3.1-8B-Instruct")  # the tutorial's downloaded folder (tiny here)
-    proc = run_module("recipes.pipeline", "recipes/pipelines/tutorial.yaml", "--dryrun", "--executor", "slurm",
-                      "-a", "acct", "-p", "batch", "--cpu_partition", "cpu", "-i", "nvcr.io/nvidia/nemo:26.02",
-                      "--retries", "2", "--packager", "none", cwd=isolated)
+    proc = run_module(*shlex.split(TUTORIAL_DRYRUN)[2:], cwd=isolated)
     assert proc.returncode == 0, proc.stderr[-3000:]
     blocks = _blocks(proc.stdout)
     scripts = {title.split()[4].rstrip(":"): text for title, text in blocks.items() if title.startswith("sbatch")}
