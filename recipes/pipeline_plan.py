@@ -53,7 +53,9 @@ def make(args, problems: list[str]) -> Pipeline | None:
     if args.executor == "slurm":
         from recipes.pipeline_slurm import check_settings
 
-        problems += check_settings(pipeline)
+        settings_problems = check_settings(pipeline)
+        # A training stage's own check reports the pipeline's Slurm flags too: once is enough.
+        problems[:] = [p for p in problems if p.split(": ", 1)[-1] not in settings_problems] + settings_problems
     if not problems:
         pipeline.specs = _specs(pipeline)
     return pipeline

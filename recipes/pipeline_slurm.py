@@ -44,14 +44,16 @@ def check_settings(pipeline) -> list[str]:
     if not pipeline.stages:
         return problems
     settings = stage_settings(pipeline, pipeline.stages[0])
+    settings.partition = pipeline.args.partition or settings.partition  # -p itself, whichever stage comes first
     if not settings.account:
         problems.append("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
     if pipeline.args.retries < 0:
         problems.append(f"--retries {pipeline.args.retries}: must be at least 0")
     problems += slurm_problems(settings) + mount_problems(settings.container_mounts) + \
         image_problems(settings.container_image)
-    if settings.cpu_partition is None and pipeline.args.cpu_partition:
-        problems += slurm_problems(ExecutorSettings(partition=pipeline.args.cpu_partition))
+    if pipeline.args.cpu_partition:
+        cpu = ExecutorSettings(partition=pipeline.args.cpu_partition)
+        problems += [line.replace("-p/--partition", "--cpu_partition") for line in slurm_problems(cpu)]
     for stage in pipeline.stages:
         if stage.plan is not None and stage.plan.opts.num_nodes > 1:
             problems.append(f"stage {stage.name}: num_nodes {stage.plan.opts.num_nodes}: a pipeline stage runs on "
