@@ -12,6 +12,8 @@ from recipes.errors import UsageError
 from recipes.pipeline_stages import CHECKS, ORDER, TRAINING, Stage, parser_for
 
 RECORD = "pipeline.json"
+SLURM_ONLY = ("account", "partition", "cpu_partition", "time", "container_image", "container_mounts", "packager",
+              "allow_dirty", "detach")
 BASELINE_DROPS = ("adapter", "log_dir", "plot_runs", "baseline", "output", "model_path", "overwrite")
 
 
@@ -30,6 +32,7 @@ def make(args, problems: list[str]) -> Pipeline | None:
     from recipes.pipeline_argv import to_argv
     from recipes.pipeline_file import load
 
+    problems += _local_refusals(args)
     loaded = load(args.file, args.overrides, problems)
     if loaded is None:
         return None
@@ -74,6 +77,14 @@ def _resolve_last_now(stages: list[Stage], problems: list[str]) -> None:
                     stage.argv[i] = last_checkpoint(os.path.abspath(match.group(1)))
                 except UsageError as exc:
                     problems.append(f"stage {stage.name}: {exc}")
+
+
+def _local_refusals(args) -> list[str]:
+    """Slurm-only flags are refused with a local pipeline rather than ignored."""
+    if args.executor == "slurm":
+        return []
+    given = [f"--{key}" for key in SLURM_ONLY if getattr(args, key)] + (["--retries"] if args.retries else [])
+    return [f"{flag}: a Slurm setting; add --executor slurm or drop it" for flag in given]
 
 
 def _slurm_flags(args) -> list[str]:

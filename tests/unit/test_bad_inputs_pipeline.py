@@ -98,3 +98,19 @@ def test_help_imports_neither_nemo_nor_torch():
     assert proc.returncode == 0 and "STAGE.KEY=VALUE" in proc.stdout
     modules = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
     assert not modules & {"nemo", "torch", "nemo_run", "lightning"}, modules & {"nemo", "torch", "nemo_run"}
+
+
+def test_slurm_settings_checked_once_and_refused_without_slurm(isolated, capsys):
+    (isolated / "text.jsonl").write_text('{"text": "a"}\n')
+    pipeline = _write(isolated / "p.yaml", "stages:\n  preprocess: {input: text.jsonl, output-prefix: out/t}\n")
+    lines = run_bad(main, [pipeline, "--executor", "slurm", "-p", "a;b", "--cpu_partition", "x y", "--retries", "-1"],
+                    capsys, isolated)
+    for needle in ("-a/--account: required with --executor slurm", "--retries -1: must be at least 0",
+                   "-p/--partition: 'a;b' is not a Slurm name", "--cpu_partition: 'x y' is not a Slurm name"):
+        assert sum(needle in line for line in lines) == 1, (needle, lines)
+    assert len(lines) == 4, lines
+    lines = run_bad(main, [pipeline, "-a", "acct", "--detach", "--retries", "2"], capsys, isolated)
+    assert [line.split("error: ", 1)[1] for line in lines] == [
+        "--account: a Slurm setting; add --executor slurm or drop it",
+        "--detach: a Slurm setting; add --executor slurm or drop it",
+        "--retries: a Slurm setting; add --executor slurm or drop it"]
