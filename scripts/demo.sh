@@ -53,7 +53,7 @@ def loss(run):
 
 
 print(f"""
-Summary: the tiny Llama (2 layers, hidden 64, random start) learned English -> Chinese words in {seconds // 60}m{seconds % 60:02d}s
+Summary: the tiny Llama (2 layers, hidden 64, random start) learned English -> Chinese words (this run: {seconds // 60}m{seconds % 60:02d}s)
   training loss     pretraining {loss('demo_pretrain')}; LoRA {loss('demo_lora')}
   held-out prompts  {report['num_samples']} (wordings never seen in training)   untrained -> trained
     exact match     {base['exact_match']:.2f} -> {report['exact_match']:.2f}

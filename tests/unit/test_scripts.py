@@ -83,6 +83,11 @@ def test_demo_main_job(tmp_path):
                 timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     check_demo(proc.stdout + proc.stderr, demo)
+    manifests = {p.name: p.read_bytes() for p in (demo / "pipeline").glob("*.json") if p.name != "pipeline.json"}
+    again = bash("demo.sh", env={"DEMO_DIR": str(demo), "NEMORUN_HOME": str(tmp_path / "nemorun_home")})
+    assert again.returncode == 0 and "demo: every stage is up to date; nothing to run" in again.stdout, again.stdout
+    assert {p.name: p.read_bytes() for p in (demo / "pipeline").glob("*.json") if p.name != "pipeline.json"} == \
+        manifests and len(manifests) == 6, "a second run redoes nothing"
 
 
 def check_demo(output: str, demo: Path) -> None:
