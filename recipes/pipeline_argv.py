@@ -57,7 +57,10 @@ def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 
 def _find(options: dict[str, argparse.Action], key: str) -> tuple[str, argparse.Action] | None:
-    spellings = [f"-{key}"] if len(key) == 1 else [f"--{key}", f"--{key.replace('_', '-')}", f"--{key.replace('-', '_')}"]
+    if len(key) == 1:
+        spellings = [f"-{key}"]
+    else:
+        spellings = [f"--{key}", f"--{key.replace('_', '-')}", f"--{key.replace('-', '_')}"]
     for flag in spellings:
         if flag in options:
             return flag, options[flag]

@@ -49,7 +49,10 @@ def make(args, problems: list[str]) -> Pipeline | None:
     for stage in pipeline.stages:
         stage.argv = _absolute_pending(stage.argv, earlier)
         check = CHECKS[stage.name]
-        found = check(stage, args.executor, slurm_flags, args.dryrun) if stage.name in TRAINING else check(stage, args.executor)
+        if stage.name in TRAINING:
+            found = check(stage, args.executor, slurm_flags, args.dryrun)
+        else:
+            found = check(stage, args.executor)
         problems += [f"stage {stage.name}: {line}" for line in _not_pending(found, stage.argv, earlier)]
         earlier += stage.outputs
     problems += _baseline(pipeline, mappings)
@@ -212,7 +215,8 @@ def record_start(pipeline: Pipeline, experiment_id: str | None = None) -> None:
 
     record = {"name": pipeline.name, "file": pipeline.file, "executor": pipeline.executor, "started": time.time(),
               "command": launch_command(), "experiment_id": experiment_id,
-              "stages": [{k: s[k] for k in ("stage", "command", "action", "reason", "outputs")} for s in pipeline.specs]}
+              "stages": [{k: s[k] for k in ("stage", "command", "action", "reason", "outputs")}
+                         for s in pipeline.specs]}
     with atomic_file(os.path.join(pipeline.state_dir, RECORD)) as temp:
         temp.write_text(json.dumps(record, indent=2) + "\n")
     from recipes.pipeline_status import register

@@ -3,7 +3,8 @@
 NeMo-Run's sequential mode gives each job an ``afterok`` dependency on the one before. Each job runs
 :func:`recipes.pipeline_run.stage_job`: the stage's command in the job (training with ``--executor
 local``, so torchrun on the job's GPUs when ``-G`` > 1), then the stage's manifest. Training
-stages go to ``-p``; the others request no GPUs and go to ``--cpu_partition``; ``--retries`` requeues a failed job, which resumes.
+stages go to ``-p``; the others request no GPUs and go to ``--cpu_partition``; ``--retries`` requeues a
+failed job, which resumes.
 """
 
 from __future__ import annotations

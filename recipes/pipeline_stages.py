@@ -92,7 +92,8 @@ def check_preprocess(stage: Stage, executor: str) -> list[str]:
     local = preprocess._local_path(args.input) or args.input.endswith((".jsonl", ".json", ".gz", ".parquet"))
     if local and not any(c in args.input for c in "*?[") and not os.path.exists(args.input):
         problems.append(f"--input {args.input}: not found; pass a JSONL/parquet file, a folder or a glob")
-    stage.outputs = [_abs(f"{args.output_prefix}_{key}_document{ext}") for key in args.json_keys for ext in (".bin", ".idx")]
+    stage.outputs = [_abs(f"{args.output_prefix}_{key}_document{ext}")
+                     for key in args.json_keys for ext in (".bin", ".idx")]
     for path in stage.outputs[::2]:
         problems += output_problems(path, args.overwrite, "--output-prefix", folder=False)
     return problems

@@ -11,8 +11,8 @@ from testlib import REPO, run_module
 
 
 # Shown in docs/pipeline.md (tests/unit/test_pipeline_docs.py keeps the two equal).
-TUTORIAL_DRYRUN = ("python -m recipes.pipeline recipes/pipelines/tutorial.yaml --dryrun --executor slurm -a acct -p batch "
-                   "--cpu_partition cpu -i nvcr.io/nvidia/nemo:26.02 --retries 2 --packager none")
+TUTORIAL_DRYRUN = ("python -m recipes.pipeline recipes/pipelines/tutorial.yaml --dryrun --executor slurm "
+                   "-a acct -p batch --cpu_partition cpu -i nvcr.io/nvidia/nemo:26.02 --retries 2 --packager none")
 
 
 def _blocks(text: str) -> dict[str, str]:

@@ -65,7 +65,7 @@ def test_killed_pretraining_resumes_and_a_changed_stage_reruns_with_what_follows
     manifests = {name: json.loads((root / "state" / f"{name}.json").read_text()) for name in STAGES}
     assert manifests["pretrain"]["command"].startswith("python -m recipes.pretrain -M tiny --backend hf -E pre")
     report = json.loads((root / "eval" / "report.json").read_text())
-    assert report["num_samples"] == 2 and report["model_path"] == "merged"
+    assert report["num_samples"] == 2 and report["model_path"] == str(root / "merged")
 
     # 3. Finetuning changed: it reruns (resuming at its step 2, training step 3), then merge and evaluate;
     #    the stages before it are left as they were.
