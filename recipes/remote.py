@@ -53,7 +53,8 @@ def report_submitted(exp) -> dict[str, str]:
         job_id = slurm_job_id(getattr(job, "handle", None))
         if job_id:
             ids[job.id] = job_id
-            print(f"submitted slurm job {job_id} ({job.id})", flush=True)
+            # One write, newline included: NeMo-Run's status thread prints to the same stream.
+            print(f"submitted slurm job {job_id} ({job.id})\n", end="", flush=True)
     return ids
 
 

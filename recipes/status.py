@@ -306,9 +306,15 @@ def main(argv=None) -> int:
 
 
 def _main(args) -> int:
+    from recipes import pipeline_status
+
     if not args.experiment:
         print_experiments()
+        for name in pipeline_status.names():
+            print(f"{name:24} pipeline     stage by stage: python -m recipes.status {name}")
         return 0
+    if not args.logs and args.experiment in pipeline_status.names():
+        return pipeline_status.print_pipeline(args.experiment, args.json)
     run_dir = pick_run(args.experiment, args.id)
     if args.logs:
         print_logs(run_dir, args.experiment, args.logs)

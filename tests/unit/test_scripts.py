@@ -83,12 +83,17 @@ def test_demo_main_job(tmp_path):
                 timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     check_demo(proc.stdout + proc.stderr, demo)
+    manifests = {p.name: p.read_bytes() for p in (demo / "pipeline").glob("*.json") if p.name != "pipeline.json"}
+    again = bash("demo.sh", env={"DEMO_DIR": str(demo), "NEMORUN_HOME": str(tmp_path / "nemorun_home")})
+    assert again.returncode == 0 and "demo: every stage is up to date; nothing to run" in again.stdout, again.stdout
+    assert {p.name: p.read_bytes() for p in (demo / "pipeline").glob("*.json") if p.name != "pipeline.json"} == \
+        manifests and len(manifests) == 6, "a second run redoes nothing"
 
 
 def check_demo(output: str, demo: Path) -> None:
     """The demo's own reports show learning: held-out metrics above the untrained baseline, loss falling."""
-    for stage in range(1, 8):
-        assert f"==> {stage}/7" in output
+    for stage in range(1, 7):  # one pipeline call (recipes/pipelines/demo.yaml), its six stages
+        assert f"==> {stage}/6" in output
     for noise in NOISE:
         assert noise not in output, noise
     results = demo / "results"
@@ -119,3 +124,6 @@ def check_demo(output: str, demo: Path) -> None:
     status = subprocess.run([str(VENV_PYTHON), "-m", "recipes.status"], capture_output=True, text=True, cwd=REPO,
                             env={**os.environ, "NEMORUN_HOME": re.search(r"NEMORUN_HOME=(\S+)", output).group(1)})
     assert re.search(r"demo_lora\s+SUCCEEDED", status.stdout) and "demo_pretrain" in status.stdout, status.stdout
+    status = subprocess.run([str(VENV_PYTHON), "-m", "recipes.status", "demo"], capture_output=True, text=True,
+                            cwd=REPO, env={**os.environ, "NEMORUN_HOME": re.search(r"NEMORUN_HOME=(\S+)", output).group(1)})
+    assert len(re.findall(r"^  \d/6 \w+ +DONE", status.stdout, flags=re.M)) == 6, status.stdout

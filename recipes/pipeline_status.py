@@ -1,0 +1,82 @@
+"""``python -m recipes.status`` for pipelines: each stage's state from its manifest (and its Slurm job).
+
+A launch registers its pipeline in ``$NEMORUN_HOME/pipelines/<name>.json`` (where its manifests are),
+so that the status command finds it by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def registry() -> Path:
+    return Path(os.path.expanduser(os.environ.get("NEMORUN_HOME", "~/.nemo_run"))) / "pipelines"
+
+
+def register(name: str, state_dir: str) -> None:
+    from recipes.atomic import atomic_file
+
+    with atomic_file(registry() / f"{name}.json") as temp:
+        temp.write_text(json.dumps({"name": name, "state_dir": state_dir}) + "\n")
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in registry().glob("*.json")) if registry().is_dir() else []
+
+
+def load(name: str) -> dict | None:
+    try:
+        state_dir = json.loads((registry() / f"{name}.json").read_text())["state_dir"]
+        return json.loads((Path(state_dir) / "pipeline.json").read_text()) | {"state_dir": state_dir}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def stage_states(record: dict, job_states: dict[str, dict]) -> list[dict]:
+    """Per stage: DONE (manifest written by this launch or an earlier one), else the job's state, else PENDING."""
+    from recipes.pipeline_run import read_manifest
+
+    rows = []
+    for stage in record["stages"]:
+        manifest = read_manifest(record["state_dir"], stage["stage"])
+        done = manifest is not None and (stage["action"] == "skip" or manifest.get("ended", 0) >= record["started"])
+        job = job_states.get(stage["stage"], {})
+        if done:
+            state = "DONE" + (" (skipped: up to date)" if stage["action"] == "skip" else "")
+        else:
+            state = job.get("status") or ("NOT RUN" if stage["action"] == "skip" else "PENDING")
+        row = {"stage": stage["stage"], "state": state, "command": stage["command"], "job_id": job.get("job_id")}
+        if done:
+            row["ended"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(manifest["ended"]))
+            row["seconds"] = round(manifest["ended"] - manifest["started"], 1)
+        rows.append(row)
+    return rows
+
+
+def print_pipeline(name: str, as_json: bool = False) -> int:
+    from recipes.status import task_states
+
+    record = load(name)
+    if record is None:
+        print(f"{name}: no such pipeline")
+        return 1
+    jobs = {}
+    if record.get("executor") == "slurm":
+        try:
+            jobs = task_states(name)
+        except Exception:  # noqa: BLE001 - no NeMo-Run record (yet): the manifests still tell
+            jobs = {}
+    rows = stage_states(record, jobs)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"pipeline {name} ({record['executor']}, {record['file']}); manifests in {record['state_dir']}")
+    for number, row in enumerate(rows, 1):
+        job = f"  job {row['job_id']}" if row.get("job_id") else ""
+        when = f"  ended {row['ended']} ({row['seconds']}s)" if row.get("ended") else ""
+        print(f"  {number}/{len(rows)} {row['stage']:<12} {row['state']:<10}{job}{when}")
+        print(f"      {row['command']}")
+    return 0
