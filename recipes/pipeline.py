@@ -86,7 +86,7 @@ def run_local(pipeline) -> int:
     for number, spec in enumerate(pipeline.specs, 1):
         if spec["action"] != "run":
             continue
-        print(f"\n==> {number}/{total} {spec['stage']}: {spec['command']}", flush=True)
+        print(f"\n==> {number}/{total} {spec['stage']}", flush=True)  # run_stage prints the exact command
         code = run_stage(spec)
         if code:
             print(f"{PROG}: stage {spec['stage']} failed (exit {code}); the later stages did not run. Fix it and "
