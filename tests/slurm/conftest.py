@@ -13,10 +13,8 @@ Every test collected under ``tests/slurm`` gets the ``slurm`` marker.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import shlex
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from e2e_helpers import parse_exports
+
+from recipes.remote import children_env
 
 HERE = Path(__file__).resolve().parent
 CLUSTER_SH = HERE / "cluster.sh"
@@ -73,16 +74,6 @@ def _cluster_sh(*args: str, timeout: float, env: dict[str, str] | None = None) -
     return rc, text
 
 
-def _parse_exports(text: str) -> dict[str, str]:
-    env = {}
-    for line in text.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            key, _, value = words[1].partition("=")
-            env[key] = value
-    return env
-
-
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"
@@ -113,7 +104,7 @@ def _ensure_cluster(env: dict[str, str] | None = None) -> tuple[SlurmCluster, bo
         started = True
 
     rc, text = _cluster_sh("env", timeout=30, env=env)
-    client_env = _parse_exports(text)
+    client_env = parse_exports(text)
     if rc != 0 or "SLURM_CONF" not in client_env:
         _unavailable(f"`cluster.sh env` gave no SLURM_CONF: {_last_line(text)}", text)
     conf = Path(client_env["SLURM_CONF"])
@@ -121,25 +112,10 @@ def _ensure_cluster(env: dict[str, str] | None = None) -> tuple[SlurmCluster, bo
     return SlurmCluster(env=client_env, state_dir=conf.parent.parent, node=node), started
 
 
-@contextlib.contextmanager
-def _client_environment(env: dict[str, str]) -> Iterator[None]:
-    """``env`` in ``os.environ`` (sbatch, sacct, ... run by the tests reach that cluster), restored after."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[SlurmCluster]:
     cluster, _ = _ensure_cluster()
-    with _client_environment(cluster.env):
+    with children_env(cluster.env):
         yield cluster
 
 
@@ -156,7 +132,7 @@ def slurm_gpu_cluster() -> Iterator[SlurmCluster]:
         pytest.fail(f"{GPU_STATE} runs without {GPUS} GPUs (sinfo: {gres}); stop it with "
                     f"`SLURM_TEST_STATE={GPU_STATE} {CLUSTER_SH} stop`, the fixture restarts it", pytrace=False)
     try:
-        with _client_environment(cluster.env):
+        with children_env(cluster.env):
             yield cluster
     finally:
         if started:

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -82,6 +83,17 @@ DOC_COMMANDS = {
     "scancel": "scancel {job}",
     "signal_status": "python -m recipes.status tiny_signal",
 }
+
+
+def parse_exports(text: str) -> dict[str, str]:
+    """The ``export KEY=VALUE`` lines a cluster script's ``env`` prints, as a dict."""
+    env = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            env[key] = value
+    return env
 
 
 def doc_commands(text: str | None = None) -> list[str]:

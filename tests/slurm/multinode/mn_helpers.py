@@ -6,13 +6,12 @@ this cluster's SLURM_CONF), never this process's environment. Every wait is boun
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from e2e_helpers import wait_until  # noqa: F401 (re-exported: one polling helper for both clusters)
+from e2e_helpers import parse_exports, wait_until  # noqa: F401 (re-exported: one helper each for both clusters)
 
 import pytest
 
@@ -31,16 +30,6 @@ def cluster_mn_sh(*args: str, timeout: float = 300) -> tuple[int, str]:
             rc = 124
         out.seek(0)
         return rc, out.read()
-
-
-def parse_exports(text: str) -> dict[str, str]:
-    env = {}
-    for line in text.splitlines():
-        words = shlex.split(line)
-        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
-            key, _, value = words[1].partition("=")
-            env[key] = value
-    return env
 
 
 def client(env: dict, *cmd: str, timeout: float = 30, check: bool = True, cwd=None) -> subprocess.CompletedProcess:
