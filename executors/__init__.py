@@ -1,4 +1,5 @@
-"""Where and how jobs run. One small module per executor; each exposes ``build(settings)``.
+"""Where and how jobs run. One small module per executor; each exposes ``build(settings)`` and
+``cpu_task(settings)``: the executor of a CPU-only task (one process, no GPUs) of the same job.
 
 The executor says where a job runs, the launcher how processes start (torchrun), the packager
 what code travels (NeMo-Run's three axes). Site settings (account, partition, image, mounts) come
@@ -16,9 +17,19 @@ EXECUTORS = ("local", "torchrun", "slurm", "docker")
 
 def build_executor(name: str, settings: ExecutorSettings):
     """A NeMo-Run executor for ``name`` (``local``, ``torchrun``, ``slurm`` or ``docker``)."""
+    return _module(name).build(settings)
+
+
+def cpu_task_executor(name: str, settings: ExecutorSettings):
+    """The NeMo-Run executor of a CPU-only task (e.g. the HF -> NeMo import) of a ``name`` job with ``settings``:
+    one process, no GPUs, on the CPU partition where the executor has one (``settings.cpu_partition``)."""
+    return _module(name).cpu_task(settings)
+
+
+def _module(name: str):
     if name not in EXECUTORS:
         raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-    return importlib.import_module(f"executors.{name}").build(settings)
+    return importlib.import_module(f"executors.{name}")
 
 
-__all__ = ["EXECUTORS", "ExecutorSettings", "build_executor"]
+__all__ = ["EXECUTORS", "ExecutorSettings", "build_executor", "cpu_task_executor"]

@@ -22,3 +22,8 @@ def build(settings: ExecutorSettings):
         ulimits=["memlock:-1", "stack:67108864"],
         launcher="torchrun" if settings.tasks_per_node > 1 else None,
     )
+
+
+def cpu_task(settings: ExecutorSettings):
+    """One process in the same container, no GPUs."""
+    return build(settings.one_cpu_process())

@@ -9,3 +9,8 @@ def build(settings: ExecutorSettings):
     import nemo_run as run
 
     return run.LocalExecutor(ntasks_per_node=1, nodes=1, env_vars={**venv_first_on_path(), **settings.public_env()})
+
+
+def cpu_task(settings: ExecutorSettings):
+    """Already one process."""
+    return build(settings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Names whose values are secrets: jobs get them from the submitting environment by name only.
 class SettingsError(ValueError):
@@ -46,6 +46,10 @@ class ExecutorSettings:
         if self.ntasks_per_node:
             return self.ntasks_per_node
         return max(1, self.gpus_per_node)
+
+    def one_cpu_process(self, **changes) -> "ExecutorSettings":
+        """These settings for one process on one node that asks for no GPUs (a CPU-only task)."""
+        return replace(self, nodes=1, gpus_per_node=0, ntasks_per_node=1, use_gpus=False, **changes)
 
     def public_env(self) -> dict[str, str]:
         """env_vars without secrets: NeMo-Run writes env_vars in plain text into scripts and configs."""

@@ -42,13 +42,15 @@ MAPPINGS = ("sbatch", "env_vars")
 
 def load_site_file(path: Path | None = None) -> tuple[dict, list[str]]:
     """(settings, problems) of the site file; every problem is listed, not just the first."""
+    named = path is not None or bool(os.environ.get(SITE_FILE_ENV))
     path = path or site_file()
-    if not path.is_file():
-        return {}, []
+    text, problem = _read(path, named)
+    if problem or text is None:
+        return {}, [problem] if problem else []
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         return {}, [f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix or remove the file"]
     if not isinstance(data, dict):
@@ -72,6 +74,24 @@ def load_site_file(path: Path | None = None) -> tuple[dict, list[str]]:
         if key in good:
             good[key] = {str(k): str(v) for k, v in good[key].items()}
     return good, problems
+
+
+def _read(path: Path, named: bool) -> tuple[str | None, str | None]:
+    """(text, problem) of the site file. Only the default file may be absent: a path given in
+    $RECIPES_SITE_CONFIG that is not a readable file is a mistake the user must hear about, not an
+    empty site (which would quietly drop the account, partition, image...). /dev/null means no site file."""
+    where = f"{SITE_FILE_ENV}={path}" if named else str(path)
+    fix = f"point {SITE_FILE_ENV} at a YAML file (or /dev/null for none)" if named else "remove it or make it a file"
+    if path.is_dir():
+        return None, f"{where}: is a folder, not a settings file; {fix}"
+    if not path.exists():
+        return None, (f"{where}: no such file; {fix}" if named else None)
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except UnicodeDecodeError:
+        return None, f"{where}: not UTF-8 text; {fix}"
+    except OSError as exc:
+        return None, f"{where}: cannot read it ({exc.strerror or exc}); check its permissions or {fix}"
 
 
 def site_settings() -> tuple[dict, list[str]]:

@@ -46,6 +46,11 @@ def build(settings: ExecutorSettings):
     return executor
 
 
+def cpu_task(settings: ExecutorSettings):
+    """A one-task job on one node that requests no GPUs, on the CPU partition when one is set."""
+    return build(settings.one_cpu_process(partition=settings.cpu_partition or settings.partition))
+
+
 def script_env(settings: ExecutorSettings) -> dict[str, str]:
     """``env_vars`` as NeMo-Run renders them, ``export KEY=VALUE``, unquoted: quote every value here.
 

@@ -5,6 +5,7 @@ One rank per GPU; on a machine without GPUs (the small-model backend) one CPU ra
 
 from __future__ import annotations
 
+from executors import local
 from executors.settings import ExecutorSettings, venv_first_on_path
 
 
@@ -13,3 +14,8 @@ def build(settings: ExecutorSettings):
 
     return run.LocalExecutor(ntasks_per_node=settings.tasks_per_node, nodes=1, launcher="torchrun",
                              env_vars={**venv_first_on_path(), **settings.public_env()})
+
+
+def cpu_task(settings: ExecutorSettings):
+    """One process, without torchrun."""
+    return local.build(settings)

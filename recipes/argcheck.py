@@ -2,7 +2,9 @@
 
 Numeric flags are parsed as text and checked here, so ``--samples x --seed y`` names both flags;
 unknown flags join the same list. ``Checks.done()`` raises one ``ValidationErrors`` (one line per
-problem, exit 2) before anything is written.
+problem, exit 2) before anything is written. A numeric flag declares its range where it is declared
+(``add_argument("--workers", type=whole(low=1), default=1)``); :func:`number_problems` reports every
+such flag out of range or not a number.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Parser(argparse.ArgumentParser):
         checks = Checks()
         for extra in unknown:
             checks.add(f"{extra}: unknown argument; see {self.prog} --help")
+        checks.add(*number_problems(self, args))
         return args, checks
 
 
@@ -111,3 +114,49 @@ class Checks:
         else:
             return True
         return False
+
+
+class BadNumber(str):
+    """What a :class:`Bounded` flag parses to when its text is not a number in range: argparse goes on, so
+    :func:`number_problems` can name every such flag together (argparse itself stops at the first)."""
+
+    def __new__(cls, text: str, problem: str):
+        self = super().__new__(cls, text)
+        self.problem = problem  # "{flag} TEXT: what is wrong", the flag filled in by number_problems
+        return self
+
+
+class Bounded:
+    """The ``type=`` of a numeric flag with its allowed range; see :func:`whole` and :func:`real`."""
+
+    def __init__(self, kind: type, low: float | None, high: float | None):
+        self.kind, self.low, self.high = kind, low, high
+        self.__name__ = "whole number" if kind is int else "number"  # argparse's name for the type
+
+    def __call__(self, text: str):
+        checks = Checks()
+        check = checks.integer if self.kind is int else checks.number
+        value = check("{flag}", text, self.low, self.high)
+        return BadNumber(text, checks.problems[0]) if checks.problems else value
+
+
+def whole(low: int | None = None, high: int | None = None) -> Bounded:
+    """An integer flag in ``[low, high]``: ``type=whole(low=0)`` for counts, ``low=1`` where 0 is meaningless."""
+    return Bounded(int, low, high)
+
+
+def real(low: float | None = None, high: float | None = None) -> Bounded:
+    """A finite float flag in ``[low, high]``."""
+    return Bounded(float, low, high)
+
+
+def number_problems(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """One line per :class:`Bounded` flag whose value is refused; the flag's default takes its place, so
+    that the command's other checks still run (and every problem is reported together)."""
+    problems = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if isinstance(value, BadNumber):
+            problems.append(value.problem.replace("{flag}", "/".join(action.option_strings), 1))
+            setattr(args, action.dest, action.default)
+    return problems

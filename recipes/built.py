@@ -58,6 +58,11 @@ def build_and_override(plan: JobPlan) -> list[str]:
 
 
 def _read_back(plan: JobPlan, key: str, item: str) -> list[str]:
+    if key == "data.prompt_template":  # the small-model backend's; checked here, not when the job tokenizes
+        from recipes.data.sft_tokens import template_problem
+
+        problem = template_problem(str(_get(plan.recipe, key)))
+        return [f"override {item!r}: {problem}"] if problem else []
     for field, paths in READ_BACK.items():
         path = next((p for p in paths if key == p or p.startswith(key + ".")), None)
         if path is None:

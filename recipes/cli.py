@@ -119,6 +119,9 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     act.add_argument("--detach", action="store_true", help="submit and return (Slurm)")
     act.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     act.add_argument("--debug", action="store_true", help="show the traceback of an internal error (or RECIPES_DEBUG=1)")
+    act.add_argument("--rehearse", action="store_true",
+                     help="first run this recipe shrunk to debug size on this CPU (2 steps, a checkpoint, a resume; "
+                          "about a minute); a failure stops the submission")
     act.add_argument("--restart", action="store_true",
                      help="start this experiment over: its directory is kept, renamed EXPERIMENT.old-<time>")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides (dotted)")

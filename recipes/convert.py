@@ -9,12 +9,12 @@ Runs on CPU, with or without Transformer Engine. See docs/convert.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from recipes.argcheck import Checks, Parser
 from recipes.errors import UsageError, cli_main
+from recipes.hf_weights import file_problems
 
 PROG = "recipes.convert"
 
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace, checks: Checks) -> None:
     """The source's and the output's problems together, before NeMo is imported."""
     from recipes.atomic import output_problems
-    from recipes.conversion.nemo_source import validate_nemo_ckpt
+    from recipes.conversion.nemo_source import NemoSource, checkpoint_problems, validate_nemo_ckpt
     from recipes.conversion.sources import resolve_import_source
     from recipes.conversion.staging import check_output
 
@@ -59,7 +59,9 @@ def check_args(args: argparse.Namespace, checks: Checks) -> None:
         checks.add(*getattr(exc, "problems", [str(exc)]))
     else:
         for weights in getattr(source, "weights", ()):
-            checks.add(*safetensors_problems(Path(weights), "--source"))
+            checks.add(*file_problems(Path(weights), "--source"))
+        if isinstance(source, NemoSource):  # export: a save or copy cut short, before NeMo loads it
+            checks.add(*checkpoint_problems(source, "--source"))
     # The output's shape here (under a file, a file, not writable); existence and free space in staging.
     problems = output_problems(args.output_path, True, "--output_path")
     if not problems:
@@ -69,26 +71,6 @@ def check_args(args: argparse.Namespace, checks: Checks) -> None:
             problems = [str(exc)]
     checks.add(*problems)
     checks.done()
-
-
-def safetensors_problems(path: Path, flag: str) -> list[str]:
-    """A cut-short ``.safetensors`` file (an interrupted download or copy), from its own header: 8 bytes of
-    header length, a JSON header, then the tensors, whose last ``data_offsets`` end must be the file's end."""
-    if path.suffix != ".safetensors":
-        return []
-    size, fix = path.stat().st_size, "download or copy it again"
-    try:
-        with open(path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            if size < 8 + length:
-                return [f"{flag} {path}: truncated (its header alone needs {8 + length:,} bytes, {size:,} there); {fix}"]
-            header = json.loads(handle.read(length))
-        end = max((entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"), default=0)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        return [f"{flag} {path}: not a safetensors file ({type(exc).__name__}: {exc}); {fix}"]
-    if size != 8 + length + end:
-        return [f"{flag} {path}: truncated ({size:,} bytes, its header lists {8 + length + end:,}); {fix}"]
-    return []
 
 
 @cli_main(PROG)

@@ -1,6 +1,6 @@
 """Environment doctor: one line per check with OK/WARN/FAIL and the fix; exit 1 on any FAIL.
 
-    python -m recipes.doctor                    # versions, GPUs, Slurm/pyxis, site settings, model, results dir
+    python -m recipes.doctor                    # versions, the NeMo/megatron-core pair, GPUs, Slurm/pyxis, site settings, model, results dir
     python -m recipes.doctor -M 70B --hf_model_id meta-llama/Llama-3.1-70B --json
 """
 
@@ -31,12 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 def run_checks(args) -> list:
     from recipes.doctor_checks import CONSTRAINTS_ENV, check_gpus, check_packages, check_python, check_site, check_slurm
     from recipes.doctor_paths import check_model, check_results_dir
+    from recipes.doctor_stack import check_pair
     from recipes.options import default_results_dir
-    from recipes.plan import repo_root
+    from recipes.slurm_settings import repo_root
 
     constraints = Path(os.environ.get(CONSTRAINTS_ENV) or repo_root() / "constraints.txt")
     site_checks, site = check_site()
-    return (check_python() + check_packages(constraints) + check_gpus() + check_slurm(site) + site_checks
+    return (check_python() + check_packages(constraints) + check_pair() + check_gpus() + check_slurm(site) + site_checks
             + check_model(args.model, args.hf_model_id, args.nemo_model, args.tokenizer)
             + check_results_dir(args.results_dir or default_results_dir()))
 

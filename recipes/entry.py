@@ -6,6 +6,7 @@ import sys
 
 from recipes.cli import build_parser
 from recipes.errors import ValidationErrors
+from recipes.slurm_settings import launch_problems
 from recipes.tutorial_spellings import spelling_problems, split_spellings
 
 
@@ -22,6 +23,7 @@ def main(entry: str, argv: list[str] | None = None) -> int:
 
         problems += build_and_override(plan)
     problems += validate(plan)
+    problems += launch_problems(plan)  # the repository and job directory, reported with the rest
     if problems:
         raise ValidationErrors(problems)
     from recipes.launch import run_plan

@@ -223,12 +223,14 @@ def _test_rows(args, checks: Checks) -> list[dict]:
 
 
 def _template_problems(template: str, row: dict) -> list[str]:
-    """--prompt_template must format every row: a field the rows lack is named here, not a KeyError later.
-    (Read with the standard library's format parser, apart from the prompt building itself.)"""
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as exc:
-        return [f"--prompt_template {template!r}: not a format string ({exc}); double literal braces as {{{{ }}}}"]
+    """--prompt_template must format every row: a stray brace or a field the rows lack is named here, not a
+    KeyError later (its fields read as the prompt building cuts them, recipes.data.sft_tokens)."""
+    from recipes.data.sft_formats import brace_problem
+
+    problem = brace_problem(template, doubled_is_literal=False)  # cut at its fields as in training (sft_tokens)
+    if problem:
+        return [f"--prompt_template {template!r}: {problem}"]
+    fields = re.findall(r"{(\w+)}", template)
     if "output" not in fields:
         return [f"--prompt_template {template!r}: must contain {{output}}"]
     missing = sorted({name for name in fields if name != "output" and name not in row})

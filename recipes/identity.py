@@ -1,11 +1,16 @@
 """Run identity: what an experiment directory's checkpoints were trained as, so auto-resume never resumes the wrong run.
 
-``RESULTS_DIR/EXPERIMENT/run.json`` records, at the first launch, what defines the run: task, model,
+``RESULTS_DIR/EXPERIMENT/identity/run.json`` records, at the first launch, what defines the run: task, model,
 backend, PEFT scheme (in the task), base weights, dataset, tokenizer, sequence length, parallel
 layout. A relaunch (or a Slurm requeue, which reruns the same script) that matches resumes; one that
 differs is refused before anything runs, naming what differs and the two ways on: ``-E NEW_NAME``,
 or ``--restart`` (the old directory is kept, renamed ``EXPERIMENT.old-<time>``). ``--max_steps``,
 the learning rate and the batch size are not part of it: raising ``--max_steps`` continues a run.
+
+The record sits in a folder of its own: NeMo's logger moves every *file* of the experiment directory
+into ``run_<N>/`` when a Megatron run starts, so a top-level record vanished at the first launch and
+the next one was refused. Records written by earlier versions (top level, or moved into ``run_<N>/``)
+are still read.
 """
 
 from __future__ import annotations
@@ -16,6 +21,20 @@ import time
 from pathlib import Path
 
 RECORD = "run.json"
+FOLDER = "identity"
+
+
+def record_path(log_dir: str | Path) -> Path:
+    return Path(log_dir) / FOLDER / RECORD
+
+
+def _legacy_paths(log_dir: Path) -> list[Path]:
+    def launch_number(path: Path) -> int:
+        digits = path.parent.name[len("run_"):]
+        return int(digits) if digits.isdigit() else 1 << 30
+
+    moved = sorted(log_dir.glob(f"run_*/{RECORD}"), key=launch_number)  # run_0 holds the first launch's
+    return [log_dir / RECORD, *moved[:1]]
 FIELDS = ("task", "model", "backend", "base_weights", "dataset", "tokenizer", "seq_length",
           "tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size")
 
@@ -39,8 +58,8 @@ def identity(opts) -> dict:
 
 
 def recorded(log_dir: str | Path) -> dict | None:
-    path = Path(log_dir) / RECORD
-    if not path.is_file():
+    path = next((p for p in (record_path(log_dir), *_legacy_paths(Path(log_dir))) if p.is_file()), None)
+    if path is None:
         return None
     try:
         return json.loads(path.read_text()).get("identity")
@@ -90,10 +109,10 @@ def restart(log_dir: str | Path) -> Path | None:
 def record(opts) -> None:
     """Write ``run.json`` at the first launch (kept as it is afterwards: it describes the checkpoints)."""
     log_dir = Path(opts.log_dir)
-    path = log_dir / RECORD
-    if path.is_file() and _has_training_state(log_dir):
+    path = record_path(log_dir)
+    if recorded(log_dir) is not None and _has_training_state(log_dir):
         return
-    log_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{RECORD}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"identity": identity(opts), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
                               indent=2) + "\n")

@@ -6,17 +6,14 @@ script NeMo-Run would submit (NeMo-Run renders it with no cluster present).
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
-from executors import build_executor
-from recipes.errors import UsageError
-from recipes.gitstate import uncommitted_files
+from executors import build_executor, cpu_task_executor
 from recipes.overrides import apply_overrides
-from recipes.plan import JobPlan, repo_root
+from recipes.plan import JobPlan
 from recipes.recipe import build_recipe, pre_tasks
-from recipes.remote import in_code_dir, run_experiment, use_nemorun_home
+from recipes.remote import dryrun_experiment, run_experiment, use_nemorun_home
 from recipes.secrets import redact
 
 RUN_FAILED = 1
@@ -29,35 +26,6 @@ def prepare(plan: JobPlan):
     return tasks, build_executor(plan.executor, plan.settings)
 
 
-def check_packager(plan: JobPlan) -> None:
-    if plan.executor != "slurm" or plan.settings.packager != "git":
-        return
-    dirty = uncommitted_files(repo_root())
-    if not dirty:
-        return
-    message = (f"--packager git ships committed code only; {len(dirty)} uncommitted change(s) (e.g. {dirty[0]}) "
-               "would not travel. Commit them, or pass --allow_dirty, or --packager none")
-    if plan.dryrun or plan.allow_dirty:
-        print(f"warning: {message}", file=sys.stderr)
-    else:
-        raise UsageError(message)
-
-
-def check_job_paths(plan: JobPlan) -> None:
-    """Refuse job paths NeMo-Run would mangle (see executors.slurm.rundir_clash); a dry-run only warns."""
-    if plan.executor != "slurm":
-        return
-    from executors.slurm import rundir_clash
-    from recipes.plan import default_job_dir
-
-    clash = rundir_clash(plan.settings.job_dir or default_job_dir(), plan.opts.experiment,
-                         plan.settings.container_image)
-    if clash and plan.dryrun:
-        print(f"warning: {clash}", file=sys.stderr)
-    elif clash:
-        raise UsageError(clash)
-
-
 def to_yaml(recipe) -> str:
     from nemo_run.core.serialization.yaml import YamlSerializer
 
@@ -65,33 +33,24 @@ def to_yaml(recipe) -> str:
 
 
 def _task_executor(name: str, executor, plan: JobPlan):
-    """Conversion steps run as one CPU process (no GPUs requested, the CPU partition if set); training uses
-    the full executor."""
-    if name == plan.opts.task:
-        return executor
-    single = copy.deepcopy(executor)
-    single.launcher = None
-    single.ntasks_per_node = 1
-    if hasattr(single, "nodes"):
-        single.nodes = 1
-    for gpu_field in ("gpus_per_node", "gpus_per_task", "gres"):
-        if hasattr(single, gpu_field):
-            setattr(single, gpu_field, None)
-    if hasattr(single, "num_gpus"):  # docker
-        single.num_gpus = 0
-    if plan.settings.cpu_partition and hasattr(single, "partition"):
-        single.partition = plan.settings.cpu_partition
-    return single
+    """Training uses the full executor; the conversion steps run as one CPU process (no GPUs requested, the CPU
+    partition if set), as the executor module makes it."""
+    return executor if name == plan.opts.task else cpu_task_executor(plan.executor, plan.settings)
 
 
 def run_plan(plan: JobPlan) -> int:
-    check_packager(plan)
-    check_job_paths(plan)
+    """Run (or dry-run) a plan that passed validation and :func:`recipes.slurm_settings.launch_problems`."""
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     use_nemorun_home()
     tasks, executor = prepare(plan)
     for note in plan.notes:
         print(f"note: {note}", file=sys.stderr)
     print_memory_table(plan, tasks[-1][1])
+    if plan.rehearse:
+        from recipes.rehearse import rehearse
+
+        rehearse(tasks[-1][1], plan.opts.experiment)
     if plan.dryrun:
         return dryrun(plan, tasks, executor)
     if not plan.yes and sys.stdin.isatty() and not _confirm(plan):
@@ -131,25 +90,10 @@ def _confirm(plan: JobPlan) -> bool:
 
 
 def dryrun(plan: JobPlan, tasks, executor) -> int:
-    import nemo_run as run
-
     for name, task in tasks:
         print(f"# ---- task: {name} (resolved recipe) ----")
         print(redact(to_yaml(task)))
     print(f"# logs and checkpoints: {plan.opts.log_dir}")
-    keep = plan.executor == "slurm"
-    with in_code_dir(plan.executor, plan.settings.packager), \
-            run.Experiment(plan.opts.experiment, executor=executor, log_level="ERROR") as exp:
-        for name, task in tasks:
-            exp.add(task, executor=_task_executor(name, executor, plan), name=name)
-        exp.dryrun(log=not keep, delete_exp_dir=not keep)
-        exp_dir = Path(exp._exp_dir)
-    if keep:
-        from recipes.runrecord import DRYRUN_MARKER
-
-        (exp_dir / DRYRUN_MARKER).touch()  # recipes.status: a dry-run, not a run
-        for name, _ in tasks:
-            script = exp_dir / f"{name}_sbatch.sh"
-            print(f"# ---- sbatch script: {script} ----")
-            print(redact(script.read_text()))
+    steps = [(name, task, _task_executor(name, executor, plan)) for name, task in tasks]
+    dryrun_experiment(plan.opts.experiment, steps, executor=plan.executor, packager=plan.settings.packager)
     return 0

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import signal
 
+import fiddle as fdl
 import nemo_run as run
 
 from recipes.mmap_paths import parse_mmap_paths
 from recipes.models import get_model
 from recipes.options import PRETRAIN_SPLIT, RecipeOptions
+from recipes.mcore import train as mcore_train
 from recipes.tokenizer import nemo_tokenizer
+
+TARGETS = {"pretrain": mcore_train.pretrain, "sft": mcore_train.finetune, "lora": mcore_train.finetune,
+           "dora": mcore_train.finetune}
 
 # --fp8_recipe name -> NeMo precision factory (nemo.collections.llm.recipes.precision.mixed_precision).
 FP8_RECIPES = {  # keys: recipes.megatron_names.FP8_RECIPE_NAMES
@@ -45,14 +50,52 @@ def build_recipe(opts: RecipeOptions) -> run.Partial:
                                         num_nodes=opts.num_nodes, num_gpus_per_node=opts.num_gpus,
                                         peft_scheme=opts.peft or "none", seq_length=seq_length(opts),
                                         packed_sequence=opts.packed_sequence)
-    for field_name, value in spec.arch.items():
+    for field_name, value in model_arch(opts).items():
         setattr(recipe.model.config, field_name, value)
+    # Our target: NeMo's function behind the installed stack's adapters (and the CPU mode's replacements).
+    fdl.update_callable(recipe, TARGETS[opts.task])
     _set_parallelism(recipe, opts)
     _set_data(recipe, opts)
     _set_training(recipe, opts)
     _set_logging_and_resume(recipe, opts)
     _set_precision(recipe, opts)
+    if opts.cpu:
+        cpu_recipe_settings(recipe)
     return recipe
+
+
+def model_arch(opts: RecipeOptions) -> dict:
+    """Model-config fields over NeMo's: the debug model's, or those of a local --hf_model_id folder
+    (its weights are restored into this model, so it must have their shape; recipes.hf_arch)."""
+    from recipes import hf_arch
+
+    spec = get_model(opts.model)
+    config = None if spec.is_debug or opts.nemo_model else hf_arch.read_config(opts.hf_model_id)
+    return hf_arch.megatron_arch(config) if config else dict(spec.arch)
+
+
+def cpu_recipe_settings(recipe: run.Partial) -> list[str]:
+    """``--cpu`` (and ``--rehearse``): NeMo's Megatron path on CPU processes with gloo (recipes.mcore.cpu).
+
+    Returns what changed, one phrase each (the rehearsal prints them)."""
+    from recipes.mcore.cpu import CPU_MODEL_CONFIG
+
+    recipe.trainer.accelerator = "cpu"
+    fused = sorted(name for name, value in CPU_MODEL_CONFIG.items() if getattr(recipe.model.config, name, None))
+    for name, value in CPU_MODEL_CONFIG.items():
+        setattr(recipe.model.config, name, value)
+    changes = ["CPU (gloo): fused kernels off" + (f" ({', '.join(fused)})" if fused else "")]
+    if recipe.trainer.plugins is not None:
+        changes.append("precision: fp32 (bf16/FP8 kernels are GPU-only)")
+    # fp32: CPUs without bf16 matrix units run a bf16 step of the tiny model ~30x slower (15 s vs 0.5 s).
+    recipe.trainer.plugins = None
+    recipe.optim.config.bf16 = False  # megatron-core's optimizer must agree with the fp32 parameters
+    recipe.optim.config.fp16 = False
+    if getattr(recipe.trainer.strategy, "pipeline_dtype", None) is not None:
+        import torch
+
+        recipe.trainer.strategy.pipeline_dtype = torch.float32  # activations between stages are fp32 too
+    return changes
 
 
 def seq_length(opts: RecipeOptions) -> int:
@@ -79,6 +122,11 @@ def _set_parallelism(recipe: run.Partial, opts: RecipeOptions) -> None:
         strategy.sequence_parallel = False
     if opts.pipeline_model_parallel_size == 1:
         strategy.virtual_pipeline_model_parallel_size = None
+    elif getattr(strategy, "pipeline_dtype", None) is None:
+        import torch
+
+        # megatron-core asserts it with PP > 1; NeMo's recipes set it only where their default PP is > 1.
+        strategy.pipeline_dtype = torch.bfloat16
     recipe.trainer.num_nodes = opts.num_nodes
     recipe.trainer.devices = opts.num_gpus
 
@@ -90,6 +138,8 @@ def _hf_tokenizer_config(opts: RecipeOptions):
 def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
     from nemo.collections import llm
 
+    from recipes.mcore.data import MockDataModule  # NeMo's, with its setup fixed
+
     length = seq_length(opts)
     batch = dict(seq_length=length, micro_batch_size=opts.micro_batch_size,
                  global_batch_size=opts.global_batch_size or recipe.data.global_batch_size)
@@ -99,7 +149,7 @@ def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
             llm.PreTrainingDataModule, paths=mmap_paths_argument(opts.dataset_path),
             tokenizer=_hf_tokenizer_config(opts), split=PRETRAIN_SPLIT, seed=opts.seed,
             index_mapping_dir=f"{opts.log_dir}/index_mapping", **batch,
-        ) if opts.dataset_path else run.Config(llm.MockDataModule, tokenizer=_hf_tokenizer_config(opts), **batch)
+        ) if opts.dataset_path else run.Config(MockDataModule, tokenizer=_hf_tokenizer_config(opts), **batch)
         return
     packed = None
     if opts.packed_sequence:
@@ -126,6 +176,8 @@ def _set_training(recipe: run.Partial, opts: RecipeOptions) -> None:
     from nemo.lightning.pytorch.callbacks import PreemptionCallback
 
     recipe.trainer.max_steps = opts.max_steps
+    if get_model(opts.model).is_debug:
+        recipe.trainer.limit_val_batches = 4  # as the small-model backend: seconds, not minutes, on a CPU
     if opts.val_check_interval:
         recipe.trainer.val_check_interval = opts.val_check_interval
     elif recipe.trainer.val_check_interval and recipe.trainer.val_check_interval > opts.max_steps:
@@ -150,15 +202,28 @@ def _set_logging_and_resume(recipe: run.Partial, opts: RecipeOptions) -> None:
     recipe.log.log_dir = _abs(opts.results_dir)
     recipe.log.name = opts.experiment
     recipe.log.use_datetime_version = False
+    if recipe.log.tensorboard is not None:
+        # NeMo roots it at log_dir, beside the experiments: <results>/<experiment>/tb_logs keeps it with its run.
+        recipe.log.tensorboard.save_dir = f"{opts.experiment}/tb_logs"
+        recipe.log.tensorboard.name = ""
     if opts.ckpt_every_n_steps:
         recipe.log.ckpt.every_n_train_steps = opts.ckpt_every_n_steps
+        recipe.log.ckpt.train_time_interval = None  # Lightning refuses both triggers together
+    # NeMo's end-of-training `-last` checkpoint is weights-only by default: a relaunch with a larger
+    # --max_steps would resume from it and fail on the missing optimizer state.
+    recipe.log.ckpt.save_optim_on_train_end = True
     if opts.wandb:
         from lightning.pytorch.loggers import WandbLogger
 
         recipe.log.wandb = run.Config(WandbLogger, project=opts.wandb_project or opts.experiment,
                                       name=opts.wandb_name or opts.experiment)
+    restore = _restore_config(opts)
     recipe.resume = run.Config(nl.AutoResume, resume_if_exists=True, resume_ignore_no_checkpoint=True,
-                               restore_config=_restore_config(opts))
+                               restore_config=restore)
+    if opts.task != "pretrain" and restore is None:
+        # NeMo's finetune takes the tokenizer from the restored model ("model"); from random weights there
+        # is none (AttributeError on its vocab_size), so the data module's, the same tokenizer, is used.
+        recipe.tokenizer = "data"
 
 
 def _abs(path: str) -> str:

@@ -179,7 +179,7 @@ def plan_gpu_memory(plan) -> tuple[float | None, str, str | None]:
             size = float(plan.gpu_memory)
         except (TypeError, ValueError):
             size = -1.0
-        if size <= 0:
+        if not size > 0 or size == float("inf"):  # nan and inf too (also from the site file)
             return None, plan.gpu_memory_source, (f"{plan.gpu_memory_source}: {plan.gpu_memory!r} is not a positive "
                                                   "number of GiB; pass e.g. --gpu_memory 80")
         return size * GIB, plan.gpu_memory_source, None

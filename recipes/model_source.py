@@ -66,7 +66,7 @@ def _adapter_problems(adapter: str, flag: str, adapter_flag: str) -> list[str]:
 
 def nemo_problems(path: Path, flag: str) -> list[str]:
     """The exporter's own source checks (Llama, LoRA base present), the weights' files, the temp disk space."""
-    from recipes.conversion.nemo_source import INCOMPLETE, validate_nemo_ckpt, weights_problems
+    from recipes.conversion.nemo_source import INCOMPLETE, checkpoint_problems, validate_nemo_ckpt
     from recipes.conversion.staging import check_output
     from recipes.errors import UsageError
 
@@ -75,10 +75,7 @@ def nemo_problems(path: Path, flag: str) -> list[str]:
         return [f"{flag} {path.absolute()}: a NeMo checkpoint without {absent[0]}/; {INCOMPLETE}"]
     try:
         source = validate_nemo_ckpt(str(path), flag)
-        problems = weights_problems(source.path / "weights", f"{flag} {source.path}")
-        if source.lora_base is not None:
-            problems += weights_problems(source.lora_base / "weights", f"{flag} {source.path} (base model "
-                                                                       f"{source.lora_base})")
+        problems = checkpoint_problems(source, flag)
         if not problems:
             check_output(Path(tempfile.gettempdir()) / EXPORT_PREFIX, False, source.output_bytes, "TMPDIR")
     except UsageError as exc:

@@ -51,7 +51,12 @@ TINY_ARCH = {
     "seq_length": 256,
     "rotary_base": 500_000,
     "share_embeddings_and_output_weights": False,
+    # NeMo's Llama 3.2 config rescales RoPE by 32 (Llama 3 scaling); factor 1 is the identity, so the
+    # Megatron debug Llama is the same model as the small-model backend's (its HF config has no rope_scaling).
+    "scale_factor": 1.0,
 }
+# The fields that make the debug model small; --rehearse puts these on the user's model and keeps its RoPE.
+SHAPE_FIELDS = ("num_layers", "hidden_size", "ffn_hidden_size", "num_attention_heads", "num_query_groups")
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

@@ -68,6 +68,7 @@ class RecipeOptions:
     seed: int = 1234
     val_check_interval: int | None = None
     ckpt_every_n_steps: int | None = None
+    cpu: bool = False  # --cpu: CPU processes (gloo); the Megatron backend's CPU mode for debug-size models
 
     @property
     def log_dir(self) -> str:

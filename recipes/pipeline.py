@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from recipes.argcheck import number_problems, whole
 from recipes.errors import ValidationErrors, cli_main
 
 PROG = "recipes.pipeline"
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     slurm.add_argument("-t", "--time", help="time limit of each stage's job (default: 04:00:00)")
     slurm.add_argument("-i", "--container_image")
     slurm.add_argument("--container_mounts", help="SRC:DST,... (default: this folder and the state folder)")
-    slurm.add_argument("--retries", type=int, default=0, help="requeue a failed stage job up to N times")
+    slurm.add_argument("--retries", type=whole(low=0), default=0, help="requeue a failed stage job up to N times")
     slurm.add_argument("--packager", choices=("git", "none"), default=None)
     slurm.add_argument("--allow_dirty", action="store_true")
     return parser
@@ -51,10 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_intermixed_args(argv)  # overrides may come before or after the flags
+    parser = build_parser()
+    args = parser.parse_intermixed_args(argv)  # overrides may come before or after the flags
     from recipes import pipeline_plan
 
-    problems: list[str] = []
+    problems = number_problems(parser, args)
     pipeline = pipeline_plan.make(args, problems)
     if problems:
         raise ValidationErrors(problems)

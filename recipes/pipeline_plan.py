@@ -113,7 +113,9 @@ def _absolute_pending(argv: list[str], earlier_outputs: list[str]) -> list[str]:
     from recipes.pipeline_run import LAST
 
     def fix(token: str) -> str:
-        if token.startswith("-") or LAST.fullmatch(token) or not any(_related(token, o) for o in earlier_outputs):
+        # An empty value is no path (finetune's `nemo_model: ""`: the newest pretraining checkpoint), not the cwd.
+        if not token or token.startswith("-") or LAST.fullmatch(token) \
+                or not any(_related(token, o) for o in earlier_outputs):
             return token
         return os.path.abspath(token)
 

@@ -49,10 +49,17 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def read_manifest(state_dir: str, stage: str) -> dict | None:
+def read_manifest(state_dir: str, stage: str, strict: bool = False) -> dict | None:
+    """A stage's manifest, None when absent. An unreadable one means "rerun the stage" to a run, but
+    ``strict`` (recipes.status) names the file instead of showing the stage as never finished."""
+    from recipes.errors import UsageError
+    from recipes.runrecord import read_record
+
     try:
-        return json.loads(manifest_path(state_dir, stage).read_text())
-    except (OSError, ValueError):
+        return read_record(manifest_path(state_dir, stage))
+    except UsageError:
+        if strict:
+            raise
         return None
 
 
@@ -74,7 +81,7 @@ def why_rerun(spec: dict) -> str | None:
 
 
 def _git_commit() -> str | None:
-    from recipes.plan import repo_root
+    from recipes.slurm_settings import repo_root
 
     try:
         out = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"], capture_output=True, text=True,

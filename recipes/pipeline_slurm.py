@@ -13,52 +13,46 @@ import os
 from pathlib import Path
 
 from executors.settings import ExecutorSettings
+from executors.site import site_settings
+from recipes.remote import dryrun_experiment, run_experiment, use_nemorun_home
+from recipes.shell_safe import slurm_problems
+from recipes.slurm_settings import default_packager, dirty_problem, resolve, settings_problems
 
 
 def stage_settings(pipeline, stage) -> ExecutorSettings:
-    from executors.site import site_settings
-    from recipes.plan import default_packager
-
-    args, site = pipeline.args, site_settings()[0]
+    """The job of one stage: training on ``-p`` with its GPUs, the others on ``--cpu_partition`` (else ``-p``)."""
     training = stage.plan is not None
     gpu = training and stage.plan.settings.use_gpus
-    cpu_partition = args.cpu_partition or site.get("cpu_partition")
-    partition = args.partition or site.get("partition")
-    image = args.container_image or site.get("container_image")
-    mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
-    if image and not mounts:
-        mounts = [f"{path}:{path}" for path in sorted({os.getcwd(), pipeline.state_dir})]
-    return ExecutorSettings(
-        nodes=1, gpus_per_node=stage.plan.settings.gpus_per_node if gpu else 0, ntasks_per_node=1, use_gpus=gpu,
-        account=args.account or site.get("account"), partition=partition if training else (cpu_partition or partition),
-        time=str(args.time or site.get("time") or "04:00:00"), container_image=image,
-        container_mounts=[m for m in mounts if m], retries=args.retries,
-        packager=args.packager or default_packager(), sbatch_params=dict(site.get("sbatch", {})),
-        env_vars=dict(site.get("env_vars", {})), job_name_prefix=f"{pipeline.name}-")
+    settings = resolve(pipeline.args, site_settings()[0], nodes=1, ntasks_per_node=1, use_gpus=gpu,
+                       gpus_per_node=stage.plan.settings.gpus_per_node if gpu else 0,
+                       job_name_prefix=f"{pipeline.name}-")
+    if not training:
+        settings.partition = settings.cpu_partition or settings.partition
+    if settings.container_image and not settings.container_mounts:
+        settings.container_mounts = [f"{path}:{path}" for path in sorted({os.getcwd(), pipeline.state_dir})]
+    return settings
 
 
 def check_settings(pipeline) -> list[str]:
-    """The Slurm problems of the whole pipeline (account, names that reach sbatch, one node per stage)."""
-    from recipes.shell_safe import image_problems, mount_problems, slurm_problems
-
-    problems = []
+    """The Slurm problems of the whole pipeline (site file, account, names that reach sbatch, the packager,
+    one node per stage)."""
+    problems = site_settings()[1]  # stage_settings reads the site file too, but ignores its problems
     if not pipeline.stages:
         return problems
+    args = pipeline.args
     settings = stage_settings(pipeline, pipeline.stages[0])
-    settings.partition = pipeline.args.partition or settings.partition  # -p itself, whichever stage comes first
-    if not settings.account:
-        problems.append("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
-    if pipeline.args.retries < 0:
-        problems.append(f"--retries {pipeline.args.retries}: must be at least 0")
-    problems += slurm_problems(settings) + mount_problems(settings.container_mounts) + \
-        image_problems(settings.container_image)
-    if pipeline.args.cpu_partition:
-        cpu = ExecutorSettings(partition=pipeline.args.cpu_partition)
+    settings.partition = args.partition or settings.partition  # -p itself, whichever stage comes first
+    problems += settings_problems(settings)
+    if args.cpu_partition:
+        cpu = ExecutorSettings(partition=args.cpu_partition)
         problems += [line.replace("-p/--partition", "--cpu_partition") for line in slurm_problems(cpu)]
     for stage in pipeline.stages:
         if stage.plan is not None and stage.plan.opts.num_nodes > 1:
             problems.append(f"stage {stage.name}: num_nodes {stage.plan.opts.num_nodes}: a pipeline stage runs on "
                             f"one node; run python -m recipes.{stage.name} --executor slurm -N ... on its own")
+    dirty = dirty_problem(settings.packager)
+    if dirty and not (args.allow_dirty or args.dryrun):
+        problems.append(dirty)
     return problems
 
 
@@ -79,24 +73,9 @@ def _tasks(pipeline) -> list[tuple[str, object, object]]:
     return tasks
 
 
-def _check_packager(pipeline) -> None:
-    from recipes.errors import UsageError
-    from recipes.gitstate import uncommitted_files
-    from recipes.plan import default_packager, repo_root
-
-    packager = pipeline.args.packager or default_packager()
-    dirty = uncommitted_files(repo_root()) if packager == "git" else []
-    if dirty and not (pipeline.args.allow_dirty or pipeline.args.dryrun):
-        raise UsageError(f"--packager git ships committed code only; {len(dirty)} uncommitted change(s) (e.g. "
-                         f"{dirty[0]}) would not travel. Commit them, or pass --allow_dirty, or --packager none")
-
-
 def submit(pipeline) -> int:
     from recipes.pipeline_plan import record_start
-    from recipes.plan import default_packager
-    from recipes.remote import run_experiment
 
-    _check_packager(pipeline)
     tasks = _tasks(pipeline)
     Path(pipeline.state_dir).mkdir(parents=True, exist_ok=True)
     record_start(pipeline)
@@ -106,25 +85,8 @@ def submit(pipeline) -> int:
 
 def dryrun_scripts(pipeline) -> None:
     """The sbatch script of every stage that would run, rendered by NeMo-Run with no cluster needed."""
-    import nemo_run as run
-
-    from recipes.plan import default_packager
-    from recipes.remote import in_code_dir, use_nemorun_home
-    from recipes.runrecord import DRYRUN_MARKER
-    from recipes.secrets import redact
-
     use_nemorun_home()
     tasks = _tasks(pipeline)
-    if not tasks:
-        return
-    with in_code_dir("slurm", pipeline.args.packager or default_packager()), \
-            run.Experiment(pipeline.name, executor=tasks[-1][2], log_level="ERROR") as exp:
-        for name, task, executor in tasks:
-            exp.add(task, executor=executor, name=name)
-        exp.dryrun(log=False, delete_exp_dir=False)
-        exp_dir = Path(exp._exp_dir)
-    (exp_dir / DRYRUN_MARKER).touch()  # recipes.status: a dry-run, not a run
-    for name, _, _ in tasks:
-        script = exp_dir / f"{name}_sbatch.sh"
-        print(f"# ---- sbatch script of stage {name}: {script} ----")
-        print(redact(script.read_text()))
+    if tasks:
+        dryrun_experiment(pipeline.name, tasks, executor="slurm", packager=pipeline.args.packager or default_packager(),
+                          title="sbatch script of stage {name}")

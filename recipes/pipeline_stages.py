@@ -83,10 +83,13 @@ def check_preprocess(stage: Stage, executor: str) -> list[str]:
     from recipes.atomic import output_problems
     from recipes.pipeline_argv import raising_parser
 
+    from recipes.argcheck import number_problems
+
     with raising_parser(preprocess.build_parser()) as parser:
         problems, args = _problems(lambda: parser.parse_args(stage.argv))
     if args is None:
         return problems
+    problems += number_problems(parser, args)
     problems += _problems(lambda: preprocess._tokenizer_name(args))[0]
     problems += _problems(lambda: preprocess._check_runtime(args))[0]
     local = preprocess._local_path(args.input) or args.input.endswith((".jsonl", ".json", ".gz", ".parquet"))
@@ -107,7 +110,6 @@ def check_prepare_sft(stage: Stage, executor: str) -> list[str]:
     if parsed is None:
         return problems
     args, checks = parsed
-    checks.integer("--seed", args.seed)
     for path in args.input:
         checks.input_file("--input", path, "pass the instruction JSONL file(s)")
     checks.add(*output_problems(args.output_dir, args.overwrite, "--output_dir", inputs=args.input))

@@ -28,11 +28,21 @@ def names() -> list[str]:
 
 
 def load(name: str) -> dict | None:
-    try:
-        state_dir = json.loads((registry() / f"{name}.json").read_text())["state_dir"]
-        return json.loads((Path(state_dir) / "pipeline.json").read_text()) | {"state_dir": state_dir}
-    except (OSError, ValueError, KeyError):
+    """The pipeline's launch record; None when it is not registered. A record that is there but
+    unreadable is a UsageError naming the file (recipes.runrecord.read_record)."""
+    from recipes.errors import UsageError
+    from recipes.runrecord import RECORD_FIX, read_record
+
+    entry = read_record(registry() / f"{name}.json")
+    if entry is None:
         return None
+    if not isinstance(entry.get("state_dir"), str):
+        raise UsageError(f"{registry() / f'{name}.json'}: unreadable record (no state_dir); {RECORD_FIX}")
+    record = read_record(Path(entry["state_dir"]) / "pipeline.json")
+    if record is None:
+        raise UsageError(f"{Path(entry['state_dir']) / 'pipeline.json'}: missing (the pipeline's launch record, "
+                         f"named by {registry() / f'{name}.json'}); run the pipeline again, or remove that entry")
+    return record | {"state_dir": entry["state_dir"]}
 
 
 def stage_states(record: dict, job_states: dict[str, dict]) -> list[dict]:
@@ -41,7 +51,7 @@ def stage_states(record: dict, job_states: dict[str, dict]) -> list[dict]:
 
     rows = []
     for stage in record["stages"]:
-        manifest = read_manifest(record["state_dir"], stage["stage"])
+        manifest = read_manifest(record["state_dir"], stage["stage"], strict=True)
         done = manifest is not None and (stage["action"] == "skip" or manifest.get("ended", 0) >= record["started"])
         job = job_states.get(stage["stage"], {})
         if done:

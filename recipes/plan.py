@@ -23,6 +23,7 @@ from recipes.options import PRETRAIN_SPLIT, RecipeOptions, default_results_dir, 
 from recipes.megatron_names import fp8_recipe_name
 from recipes.secrets import adopt_hf_token_flag, adopt_wandb_token_flag, secret_value_problems, split_secret_env
 from recipes.shell_safe import env_problems
+from recipes.slurm_settings import resolve
 from recipes import tutorial
 
 DEFAULT_MODEL = "llama31_8b"
@@ -43,8 +44,10 @@ class JobPlan:
     cpu: bool = False
     allow_dirty: bool = False
     restart: bool = False  # --restart: move the experiment directory aside and start over
+    rehearse: bool = False  # --rehearse: run the recipe at debug size on this CPU before launching it
     mounts_explicit: bool = False
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # printed before a run or dry-run starts
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
     local_gpus: int = 0  # GPUs seen on this machine (local executors)
     data: DataSpec | None = None  # -D parsed once (see recipes.data_spec)
@@ -201,12 +204,15 @@ def make_plan(entry: str, args) -> JobPlan:
         lr=args.lr if args.lr is not None else tutorial.default_lr(
             entry, bool(nemo_model or args.hf_model_id), spec.is_debug),
         tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
-        # TP > 1: sequence parallelism on unless asked otherwise, as the tutorial scripts ran.
-        sequence_parallel=args.sequence_parallel if args.sequence_parallel is not None else (True if tp > 1 else None),
+        # TP > 1: sequence parallelism on unless asked otherwise, as the tutorial scripts ran; not on a CPU,
+        # whose torch LayerNorm (no Transformer Engine) megatron-core refuses to split by sequence.
+        sequence_parallel=args.sequence_parallel if args.sequence_parallel is not None else (
+            (False if cpu and backend == "megatron" else True) if tp > 1 else None),
         fp8=args.fp8, fp8_recipe=fp8_recipe_name(args.fp8_recipe), dataset_path=data.spec if data else None,
         packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False),
         wandb=args.wandb, wandb_project=args.wandb_project, wandb_name=args.wandb_name,
         seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
+        cpu=cpu,
     )
     if args.global_batch_size is not None:
         opts.global_batch_size = args.global_batch_size
@@ -218,23 +224,17 @@ def make_plan(entry: str, args) -> JobPlan:
         notes.append(f"--lr {opts.lr:g}: continual pretraining from existing weights, the tutorial's rate "
                      "(NeMo's from-scratch recipe uses 3e-4); pass --lr to change it")
     notes += tutorial.differences(entry, args, opts)
-    mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
-    settings = ExecutorSettings(
-        nodes=args.num_nodes, gpus_per_node=num_gpus, account=args.account or site.get("account"),
-        partition=args.partition or site.get("partition"),
-        cpu_partition=args.cpu_partition or site.get("cpu_partition"),
-        time=str(args.time or site.get("time") or "04:00:00"),
-        container_image=args.container_image or site.get("container_image"),
-        container_mounts=[m for m in mounts if m], retries=args.retries, dependencies=list(args.dependency),
+    settings = resolve(
+        args, site, nodes=args.num_nodes, gpus_per_node=num_gpus, dependencies=list(args.dependency),
         dependency_type=args.dependency_type,
         sbatch_params={**site.get("sbatch", {}), **_key_values(args.sbatch, "--sbatch", problems)},
-        env_vars=env, packager=args.packager or default_packager(),
-        signal=args.signal, job_dir=_abs(args.job_dir), job_name_prefix=f"{opts.experiment}-", use_gpus=not cpu,
-    )
+        env_vars=env, signal=args.signal, job_dir=_abs(args.job_dir), job_name_prefix=f"{opts.experiment}-",
+        use_gpus=not cpu)
+    mounts = bool(settings.container_mounts)
     plan = JobPlan(opts=opts, executor=executor, settings=settings, overrides=list(args.overrides),
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
-                   restart=args.restart,
-                   mounts_explicit=bool(mounts), notes=notes, problems=problems,
+                   restart=args.restart, rehearse=args.rehearse,
+                   mounts_explicit=mounts, notes=notes, problems=problems,
                    local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args),
                    memory_check=not getattr(args, "no_memory_check", False), **_gpu_memory(args, site))
     if settings.container_image and not mounts:
@@ -248,20 +248,6 @@ def _gpu_memory(args, site: dict) -> dict:
     if site.get("gpu_memory") is not None:
         return {"gpu_memory": site["gpu_memory"], "gpu_memory_source": "site setting gpu_memory"}
     return {}
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
-def default_job_dir() -> str:
-    """Where NeMo-Run keeps experiments without --job_dir (what it reads from $NEMORUN_HOME at import)."""
-    return os.path.join(os.path.expanduser(os.environ.get("NEMORUN_HOME", "~/.nemo_run")), "experiments")
-
-
-def default_packager() -> str:
-    """Ship committed code when this library runs from a git checkout; else the image's installed copy."""
-    return "git" if (repo_root() / ".git").exists() else "none"
 
 
 def job_paths(plan_or_opts) -> list[str]:

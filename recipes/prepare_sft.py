@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from recipes.argcheck import Parser
+from recipes.argcheck import Parser, whole
 from recipes.errors import cli_main
 
 PROG = "recipes.prepare_sft"
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tokenizer for --max_tokens: HF id or folder (default: bundled Llama 3)")
     parser.add_argument("--val_size", default="0.1", help="fraction in [0,1) or count of source rows (default 0.1)")
     parser.add_argument("--test_size", default="0.1", help="fraction in [0,1) or count of source rows (default 0.1)")
-    parser.add_argument("--seed", default="1234", help="shuffle seed of the split (default 1234)")
+    parser.add_argument("--seed", type=whole(low=0), default=1234, help="shuffle seed of the split (default 1234)")
     parser.add_argument("--keep_duplicates", action="store_true", help="do not drop repeated input/output pairs")
     parser.add_argument("--strip_cjk_spaces", action="store_true",
                         help="remove spaces between CJK characters (LCCC is word-segmented with spaces)")
@@ -46,10 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args, checks = build_parser().parse_collecting(argv)
     from recipes.data.sft import format_report, prepare_sft
 
-    seed = checks.integer("--seed", args.seed)
     report = prepare_sft(args.input, args.output_dir, template=args.template, max_turns=args.max_turns,
                          max_tokens=args.max_tokens, tokenizer=args.tokenizer, val_size=args.val_size,
-                         test_size=args.test_size, seed=seed, dedupe=not args.keep_duplicates,
+                         test_size=args.test_size, seed=args.seed, dedupe=not args.keep_duplicates,
                          strip_cjk_spaces=args.strip_cjk_spaces, overwrite=args.overwrite, checks=checks)
     print(f"{PROG}: " + format_report(report, args.output_dir))
     return 0

@@ -1,7 +1,8 @@
 """python -m recipes.preprocess: JSONL / parquet -> Megatron mmap .bin/.idx (flags as Megatron-LM/NeMo).
 
-Output equals core_v0.16.1 Megatron-LM ``tools/preprocess_data.py`` for the same flags (no BOS for HF
-tokenizers unless ``--tokenizer-hf-include-special-tokens`` or ``--legacy-tokenizer``). Example (the
+Output equals core_v0.15.3 Megatron-LM ``tools/preprocess_data.py`` (the pinned megatron-core's tag) for
+the same flags: no BOS. ``--tokenizer-hf-include-special-tokens`` and ``--legacy-tokenizer`` add BOS as
+core_v0.16's tool does (the pinned tool has neither working; docs/data.md). Example (the
 tutorial command; the tokenizer must be in the HF cache, nothing is downloaded):
 
     python -m recipes.preprocess --input=data/custom_dataset/json/wikinews-zhtw.jsonl --json-keys=text \
@@ -20,7 +21,11 @@ import argparse
 import os
 import sys
 
-from recipes.errors import UsageError, cli_main
+from executors.settings import ExecutorSettings
+from executors.site import site_settings
+from recipes.argcheck import number_problems, whole
+from recipes.errors import UsageError, ValidationErrors, cli_main
+from recipes.slurm_settings import dirty_problem, resolve, rundir_problem, settings_problems
 
 PROG = "recipes.preprocess"
 
@@ -44,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Megatron-LM's flag: tokenize with special tokens (BOS for Llama 3)")
     tok.add_argument("--legacy-tokenizer", action="store_true",
                      help="Megatron-LM's legacy tokenizer system: tokenizer(text).input_ids, BOS for Llama 3")
+    tok.add_argument("--tokenizer-backend", default="auto", metavar="{auto,hf}",
+                     help="auto: tiktoken for Llama 3-style byte-level BPE where it is verified to give the same "
+                          "ids (documents it cannot vouch for go to tokenizers), else tokenizers; hf: always the "
+                          "Hugging Face tokenizers library, the reference (same output, slower) (default: auto)")
     tok.add_argument("--tokenizer-hf-use-fast", action="store_true",
                      help="Megatron-LM's flag: AutoTokenizer(use_fast=True) (no effect for PreTrainedTokenizerFast)")
     out = parser.add_argument_group("output data")
@@ -52,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true", help="replace an existing <prefix>_<key>_document pair")
     out.add_argument("--dataset-impl", default="mmap", help="only 'mmap' (Megatron IndexedDataset) is supported")
     run = parser.add_argument_group("runtime")
-    run.add_argument("--workers", type=int, default=1,
+    run.add_argument("--workers", type=whole(low=1), default=1,
                      help="tokenizer processes; 1 = in-process, the Rust tokenizer then uses all cores (default)")
-    run.add_argument("--partitions", type=int, default=1,
+    run.add_argument("--partitions", type=whole(low=1), default=1,
                      help="Megatron's partitions: >1 only with --keep-sequential-samples (input order, as the tool)")
     run.add_argument("--keep-sequential-samples", action="store_true",
                      help="with --partitions: keep input order (always the case here)")
@@ -67,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --shards: keep the shards and print a token-weighted -D blend of them")
     run.add_argument("--skip-bad-lines", action="store_true",
                      help="skip malformed lines (counted by reason in the summary) instead of stopping")
-    run.add_argument("--log-interval", type=int, default=1000,
+    run.add_argument("--log-interval", type=whole(low=0), default=1000,
                      help="documents between progress lines when stderr is not a terminal (0: none)")
     where = parser.add_argument_group("where it runs (default: here)")
     where.add_argument("--executor", choices=("local", "slurm"), default="local",
@@ -89,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_preprocess(input: str, output_prefix: str, json_keys: list[str], tokenizer: str, append_eod: bool,
                    workers: int, skip_bad_lines: bool, log_interval: int, include_special_tokens: bool = False,
-                   legacy_tokenizer: bool = False, use_fast: bool = False, overwrite: bool = False) -> dict:
+                   legacy_tokenizer: bool = False, use_fast: bool = False, overwrite: bool = False,
+                   tokenizer_backend: str = "auto") -> dict:
     """Tokenize and print the summary: the body of a local run and of the Slurm task."""
     from recipes.data.mmap import preprocess
     from recipes.data.progress import format_summary
@@ -97,7 +107,7 @@ def run_preprocess(input: str, output_prefix: str, json_keys: list[str], tokeniz
     summary = preprocess(input, output_prefix, json_keys=json_keys, tokenizer=tokenizer, append_eod=append_eod,
                          workers=workers, skip_bad_lines=skip_bad_lines, log_interval=log_interval,
                          include_special_tokens=include_special_tokens, legacy_tokenizer=legacy_tokenizer,
-                         use_fast=use_fast, overwrite=overwrite)
+                         use_fast=use_fast, overwrite=overwrite, tokenizer_backend=tokenizer_backend)
     print(f"{PROG}: " + format_summary(summary), flush=True)
     return summary
 
@@ -117,8 +127,6 @@ def _check_runtime(args: argparse.Namespace) -> None:
     if args.dataset_impl != "mmap":
         raise UsageError(f"--dataset-impl {args.dataset_impl}: only 'mmap' is supported; "
                          "drop the flag or pass --dataset-impl mmap")
-    if args.partitions < 1:
-        raise UsageError(f"--partitions {args.partitions}: must be at least 1")
     if args.partitions > 1 and not args.keep_sequential_samples:
         raise UsageError(f"--partitions {args.partitions}: Megatron-LM then interleaves documents round-robin "
                          "across partitions, which is not reproduced; add --keep-sequential-samples (input order, "
@@ -127,22 +135,38 @@ def _check_runtime(args: argparse.Namespace) -> None:
 
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tokenizer = _tokenizer_name(args)
-    _check_runtime(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problems = number_problems(parser, args)
+    tokenizer = _collect(problems, _tokenizer_name, args)
+    _collect(problems, _check_runtime, args)
+    if tokenizer is None:
+        raise ValidationErrors(problems)
     kwargs = dict(input=args.input, output_prefix=args.output_prefix, json_keys=list(args.json_keys),
                   tokenizer=tokenizer, append_eod=args.append_eod, workers=args.workers,
                   skip_bad_lines=args.skip_bad_lines, log_interval=args.log_interval,
                   include_special_tokens=args.tokenizer_hf_include_special_tokens,
-                  legacy_tokenizer=args.legacy_tokenizer, use_fast=args.tokenizer_hf_use_fast, overwrite=args.overwrite)
+                  legacy_tokenizer=args.legacy_tokenizer, use_fast=args.tokenizer_hf_use_fast, overwrite=args.overwrite,
+                  tokenizer_backend=args.tokenizer_backend)
     if args.shards is not None or args.no_merge:
         from recipes.preprocess_shards import run_sharded
 
-        return run_sharded(args, kwargs)
+        return run_sharded(args, kwargs, problems)
+    if problems:
+        raise ValidationErrors(problems)
     if args.executor == "slurm":
         return _submit(args, kwargs)
     run_preprocess(**kwargs)
     return 0
+
+
+def _collect(problems: list[str], check, args: argparse.Namespace):
+    """``check(args)``, its usage error added to ``problems`` (reported with the others) instead of raised."""
+    try:
+        return check(args)
+    except UsageError as exc:
+        problems.extend(getattr(exc, "problems", None) or [str(exc)])
+        return None
 
 
 def _local_path(value: str) -> bool:
@@ -171,40 +195,25 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
                     detach=args.detach)
 
 
-def slurm_settings(args: argparse.Namespace, kwargs: dict):
-    """The CPU job's ExecutorSettings (site defaults filled in); makes ``kwargs``' paths absolute."""
-    from executors.settings import ExecutorSettings
-    from executors.site import site_defaults
-    from executors.slurm import rundir_clash
-    from recipes.gitstate import uncommitted_files
-    from recipes.plan import default_job_dir, default_packager, repo_root
-
-    site = site_defaults()
-    account = args.account or site.get("account")
-    if not account:
-        raise UsageError("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
+def slurm_settings(args: argparse.Namespace, kwargs: dict) -> ExecutorSettings:
+    """The CPU job's ExecutorSettings (site defaults filled in); makes ``kwargs``' paths absolute.
+    Raises every problem with them together."""
+    site, problems = site_settings()
     absolute_paths(args, kwargs)
-    image = args.container_image or site.get("container_image")
-    clash = rundir_clash(default_job_dir(), args.experiment, image)
-    if clash:
-        raise UsageError(clash)
-    packager = args.packager or default_packager()
-    dirty = uncommitted_files(repo_root()) if packager == "git" else []
-    if dirty:
-        raise UsageError(f"--packager git ships committed code only; {len(dirty)} uncommitted change(s) (e.g. "
-                         f"{dirty[0]}) would not travel. Commit them, or pass --packager none")
-    mounts = args.container_mounts.split(",") if args.container_mounts else site.get("container_mounts", [])
-    if image and not mounts:
+    settings = resolve(args, site, time="01:00:00", nodes=1, gpus_per_node=0, ntasks_per_node=1, use_gpus=False,
+                       job_name_prefix=f"{args.experiment}-")
+    if args.workers > 1:
+        settings.sbatch_params["cpus_per_task"] = args.workers
+    problems += settings_problems(settings)
+    problems += [p for p in (rundir_problem(settings, args.experiment),
+                             dirty_problem(settings.packager, allow_dirty=False)) if p]
+    if problems:
+        raise ValidationErrors(problems)
+    if settings.container_image and not settings.container_mounts:
         folders = {os.path.dirname(kwargs["output_prefix"])}
         if kwargs["input"].startswith("/"):
             folders.add(kwargs["input"] if os.path.isdir(kwargs["input"]) else os.path.dirname(kwargs["input"]))
-        mounts = [f"{folder}:{folder}" for folder in sorted(folders)]
-    settings = ExecutorSettings(
-        nodes=1, gpus_per_node=0, ntasks_per_node=1, use_gpus=False, account=account,
-        partition=args.partition or site.get("partition"), time=args.time or site.get("time") or "01:00:00",
-        container_image=image, container_mounts=[m for m in mounts if m], packager=packager,
-        sbatch_params={**site.get("sbatch", {}), **({"cpus_per_task": args.workers} if args.workers > 1 else {})},
-        env_vars=dict(site.get("env_vars", {})), job_name_prefix=f"{args.experiment}-")
+        settings.container_mounts = [f"{folder}:{folder}" for folder in sorted(folders)]
     return settings
 
 

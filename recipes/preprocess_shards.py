@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from recipes.errors import UsageError
+from recipes.errors import UsageError, ValidationErrors
 
 PROG = "recipes.preprocess"
 ACTIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "SUSPENDED"}
@@ -31,8 +31,9 @@ def shard_count(raw: str | None) -> int:
     return check_count(value)
 
 
-def run_sharded(args: argparse.Namespace, kwargs: dict) -> int:
-    """Check everything (all problems together, nothing written), write or reuse the plan, run or submit."""
+def run_sharded(args: argparse.Namespace, kwargs: dict, problems: list[str] = ()) -> int:
+    """Check everything (all problems together, nothing written), write or reuse the plan, run or submit.
+    ``problems``: those the command found already (flags out of range, the tokenizer's flags)."""
     from recipes.data.mmap import MmapOutputs, _all_or_errors, _check_keys, make_encoder
     from recipes.data.shards import manifest_path, prepare, start
     from recipes.preprocess import absolute_paths, slurm_settings
@@ -46,8 +47,9 @@ def run_sharded(args: argparse.Namespace, kwargs: dict) -> int:
         lambda: MmapOutputs(kwargs["output_prefix"], keys).check(args.overwrite) if not args.no_merge else None,
         lambda: make_encoder(kwargs["tokenizer"], keys, kwargs["append_eod"], kwargs["skip_bad_lines"],
                              include_special_tokens=kwargs["include_special_tokens"],
-                             legacy=kwargs["legacy_tokenizer"], use_fast=kwargs["use_fast"]) and None,
-        lambda: _check_workers(kwargs["workers"]),
+                             legacy=kwargs["legacy_tokenizer"], use_fast=kwargs["use_fast"],
+                             backend=kwargs["tokenizer_backend"]) and None,
+        lambda: _raise(problems),
         lambda: prepare(kwargs["input"], kwargs["output_prefix"], valid, kwargs, args.overwrite)
         if (valid := _count_or_none(args.shards)) else None)
     manifest, todo, fresh = planned
@@ -68,9 +70,9 @@ def _count_or_none(raw: str | None) -> int | None:
         return None
 
 
-def _check_workers(workers: int) -> None:
-    if workers < 1:
-        raise UsageError(f"--workers {workers}: must be at least 1")
+def _raise(problems: list[str]) -> None:
+    if problems:
+        raise ValidationErrors(problems)
 
 
 def _run_here(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespace) -> int:
@@ -78,7 +80,8 @@ def _run_here(manifest: str, todo: list[int], kwargs: dict, args: argparse.Names
     from recipes.data.shards import run_shard
 
     for index in todo:
-        run_shard(manifest, index, workers=kwargs["workers"], log_interval=kwargs["log_interval"])
+        run_shard(manifest, index, workers=kwargs["workers"], log_interval=kwargs["log_interval"],
+                  tokenizer_backend=kwargs["tokenizer_backend"])
     finish_shards(manifest, merge=not args.no_merge, overwrite=args.overwrite)
     return 0
 
@@ -99,7 +102,8 @@ def _submit(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespa
         array = build_executor("slurm", settings)
         array.array = _ranges(todo, sep="-")  # task i tokenizes shard i ($SLURM_ARRAY_TASK_ID)
         tasks.append(("shards", run.Partial(run_shard, manifest=manifest, workers=kwargs["workers"],
-                                            log_interval=kwargs["log_interval"]), array))
+                                            log_interval=kwargs["log_interval"],
+                                            tokenizer_backend=kwargs["tokenizer_backend"]), array))
     last = build_executor("slurm", dataclasses.replace(settings, sbatch_params={
         k: v for k, v in settings.sbatch_params.items() if k != "cpus_per_task"}))
     name = "blend" if args.no_merge else "merge"

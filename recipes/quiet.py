@@ -44,7 +44,8 @@ def has_nvidia_device() -> bool:
 
 TE_APEX_MODULES = ("megatron.core.optimizer", "megatron.core.optimizer.optimizer",
                    "megatron.core.optimizer.clip_grads",
-                   "megatron.core.distributed.fsdp.src.megatron_fsdp.mixed_precision")
+                   "megatron.core.distributed.fsdp.src.megatron_fsdp.mixed_precision",
+                   "megatron.core.distributed.fsdp.src.megatron_fsdp.utils")  # 0.15's spelling of the last
 
 WARNING_FILTERS = (
     WarningFilter(
@@ -53,8 +54,9 @@ WARNING_FILTERS = (
         "a user cannot act on it (the wheel already forwards to nvidia-ml-py)"),
     NoGpuFilter(
         UserWarning, TE_APEX_MODULES, "Transformer Engine and Apex are not installed",
-        "megatron-core's import-time notice about fused GPU kernels; without a GPU Megatron does not "
-        "train here (the small-model backend does), so the fallbacks are never used"),
+        "megatron-core's import-time notice about fused GPU kernels; without an NVIDIA device they cannot "
+        "run at all, and the Megatron CPU mode uses torch's implementations on purpose (its one visible "
+        "consequence, the distributed optimizer switched off, is said in its own line)"),
     WarningFilter(
         UserWarning, ("lightning.fabric.plugins.environments.slurm",),
         "The `srun` command is available on your system but is not used",

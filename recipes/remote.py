@@ -11,10 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 
 from executors import build_executor
 from executors.settings import ExecutorSettings
 from recipes import quiet
+from recipes.runrecord import DRYRUN_MARKER
+from recipes.secrets import redact
+from recipes.slurm_settings import repo_root
 
 RUN_FAILED = 1
 
@@ -73,11 +77,31 @@ def in_code_dir(executor: str, packager: str):
 
     Callers pass absolute paths only, so changing directory changes nothing else.
     """
-    from recipes.plan import repo_root
-
     if executor == "slurm" and packager == "git":
         return contextlib.chdir(repo_root())
     return contextlib.nullcontext()
+
+
+def dryrun_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, executor: str, packager: str,
+                      title: str = "sbatch script") -> None:
+    """Dry-run ``tasks`` [(name, Partial, NeMo-Run executor)] as one experiment; on Slurm keep the experiment
+    folder (marked a dry-run) and print each task's sbatch script, headed ``# ---- TITLE: PATH ----``
+    (``title`` may name the task as ``{name}``)."""
+    import nemo_run as run
+
+    keep = executor == "slurm"
+    with in_code_dir(executor, packager), run.Experiment(experiment, executor=tasks[-1][2], log_level="ERROR") as exp:
+        for name, task, task_executor in tasks:
+            exp.add(task, executor=task_executor, name=name)
+        exp.dryrun(log=not keep, delete_exp_dir=not keep)
+        exp_dir = Path(exp._exp_dir)
+    if not keep:
+        return
+    (exp_dir / DRYRUN_MARKER).touch()  # recipes.status: a dry-run, not a run
+    for name, _, _ in tasks:
+        script = exp_dir / f"{name}_sbatch.sh"
+        print(f"# ---- {title.format(name=name)}: {script} ----")
+        print(redact(script.read_text()))
 
 
 def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, executor: str, packager: str,

@@ -1,4 +1,5 @@
-"""This library's record of a launched run, beside NeMo-Run's own experiment directory.
+"""This library's record of a launched run, beside NeMo-Run's own experiment directory, and the reading
+of both (a damaged record is a usage error naming the file).
 
 ``<NEMORUN_HOME>/experiments/<title>/<run id>.run.json`` holds what NeMo-Run does not keep: that the
 run was really launched (a dry-run writes no record), when it started and ended, the command that
@@ -57,6 +58,10 @@ def task_fields(task) -> dict:
             value = getattr(value, attr, None)
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             fields[key] = value
+    name = getattr(getattr(task, "log", None), "name", None)
+    if "log_dir" in fields and isinstance(name, str) and name:
+        # NeMo's logger (Megatron) writes to log_dir/name; the small-model backend's log_dir is the run's.
+        fields["log_dir"] = str(Path(fields["log_dir"]) / name)
     return fields
 
 
@@ -77,7 +82,58 @@ def start(exp_dir: str, experiment: str, executor: str, tasks: list[tuple[str, o
 
 
 def read(exp_dir: str | os.PathLike) -> dict | None:
+    return read_record(record_path(exp_dir))
+
+
+def read_record(path: Path) -> dict | None:
+    """A JSON record this library wrote (run record, pipeline registry and manifests): None when absent;
+    one that is there but unreadable is a UsageError naming it, never read as "no record" (which would
+    show a finished run or stage as pending)."""
+    from recipes.errors import UsageError
+
     try:
-        return json.loads(record_path(exp_dir).read_text())
-    except (OSError, ValueError):
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise UsageError(f"{path}: unreadable record ({why}); {RECORD_FIX}") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: unreadable record (not a JSON object); {RECORD_FIX}")
+    return value
+
+
+RECORD_FIX = "restore the file or move it aside"
+
+
+def load_experiment(run_dir: Path):
+    """NeMo-Run's Experiment of ``run_dir``, its console chatter kept out of our output. Records it cannot
+    read back are a usage error naming the file (exit 2), as our own records are (:func:`read_record`)."""
+    import contextlib
+    import io
+
+    import nemo_run as run
+
+    from recipes.errors import UsageError
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return run.Experiment.from_id(run_dir.name)
+    except Exception as exc:  # noqa: BLE001 - whatever NeMo-Run raises on a damaged record
+        why = type(exc).__name__ + (f": {str(exc).splitlines()[0][:200]}" if str(exc) else "")
+        raise UsageError(f"{damaged_nemo_run_record(run_dir)}: NeMo-Run cannot read this record ({why}); "
+                         f"restore it, or move the run folder {run_dir.name} aside") from exc
+
+
+def damaged_nemo_run_record(run_dir: Path) -> Path:
+    """Which of the files ``Experiment.from_id`` reads (in its order) is missing or does not parse."""
+    import json
+
+    from nemo_run.core.serialization.zlib_json import ZlibJSONSerializer
+
+    for name, parse in (("_CONFIG", ZlibJSONSerializer().deserialize), ("_TASKS", json.loads)):
+        try:
+            parse((run_dir / name).read_text())
+        except Exception:  # noqa: BLE001 - this is the file
+            return run_dir / name
+    return run_dir / "_CONFIG"  # both parse: what failed was rebuilding the experiment it describes

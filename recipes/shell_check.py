@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from recipes.plan import JobPlan, default_job_dir, job_paths
+from recipes.plan import JobPlan, job_paths
 from recipes.shell_safe import image_problems, mount_problems, name_problem, path_problems, slurm_problems
+from recipes.slurm_settings import default_job_dir
 
 SCRIPTED = ("slurm", "docker")  # executors that render paths into a script or a command line
 

@@ -80,23 +80,12 @@ def pick_run(experiment: str, run_id: str | None) -> Path:
     return real[-1]
 
 
-def _load(run_dir: Path):
-    """NeMo-Run's Experiment of ``run_dir``, its console chatter kept out of our output."""
-    import contextlib
-    import io
-
-    import nemo_run as run
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        return run.Experiment.from_id(run_dir.name)
-
-
 def task_states(experiment: str, run_id: str | None = None, run_dir: Path | None = None) -> dict[str, dict]:
     """``{task: {"status", "job_id", "local_dir", "run_id", "log_dir", "step", "max_steps", "loss",
     "elapsed_s"[, "slurm"]}}`` of the experiment's latest (or given) run."""
     run_dir = run_dir or pick_run(experiment, run_id)
     record = runrecord.read(run_dir) or {}
-    exp = _load(run_dir)
+    exp = runrecord.load_experiment(run_dir)
     info = exp.status(return_dict=True) or {}
     tasks = record.get("tasks") or _recipe_fields(exp)
     states = {}
@@ -210,7 +199,7 @@ def print_logs(run_dir: Path, experiment: str, task: str) -> None:
         raise UsageError(f"--logs {task}: no such task in {experiment}; tasks: {', '.join(states) or 'none'}")
     state = states[task]
     if "slurm" not in state:
-        _load(run_dir).logs(job_id=task)  # NeMo-Run's own (local executors)
+        runrecord.load_experiment(run_dir).logs(job_id=task)  # NeMo-Run's own (local executors)
         return
     logs = attempt_logs(state["local_dir"], state["job_id"])
     batch = sorted(Path(state["local_dir"]).glob(f"sbatch_*_{state['job_id']}.out"))

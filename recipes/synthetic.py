@@ -40,7 +40,7 @@ def write_synthetic(samples: int | str, seed: int | str, output_dir: str, lang: 
     samples = checks.integer("--samples", samples, high=MAX_SAMPLES)
     if samples is not None and samples < MIN_SAMPLES:
         checks.add(f"--samples {samples}: need at least {MIN_SAMPLES} to fill training, validation and test")
-    seed = checks.integer("--seed", seed)
+    seed = checks.integer("--seed", seed, low=0)
     lang = checks.choice("--lang", lang, LANGS)
     checks.add(*output_problems(output_dir, overwrite, "--output_dir"))
     checks.done()

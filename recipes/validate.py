@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+from recipes import hf_arch
 from recipes.data_spec import MockData, SFTFolder
 from recipes.megatron_names import FP8_RECIPE_NAMES
 from recipes.mmap_paths import FLAG as MMAP_FLAG, missing_files
@@ -17,6 +18,7 @@ from recipes.models import get_model
 from recipes.plan import JobPlan, job_paths
 from recipes.sft_files import folder_problems
 from recipes.shell_check import check_shell_values
+from recipes.slurm_settings import ACCOUNT_REQUIRED, retries_problems
 from recipes.support import check_supported
 
 
@@ -87,24 +89,76 @@ def check_training(plan: JobPlan) -> list[str]:
     if o.fp8 and o.backend == "hf":
         problems.append("--fp8: only the Megatron backend supports FP8; drop --fp8 or use --backend megatron on GPUs")
     if o.backend == "megatron" and plan.cpu:
-        problems.append("--cpu: Megatron-Core needs CUDA GPUs; use -M tiny --backend hf to train on CPU")
-    elif o.backend == "megatron" and plan.executor in ("local", "torchrun") and plan.local_gpus < o.num_gpus:
+        problems += _megatron_cpu_problems(o)
+    elif o.backend == "megatron" and not plan.cpu and plan.executor in ("local", "torchrun") \
+            and plan.local_gpus < o.num_gpus:
         message = (f"-G/--num_gpus: {o.num_gpus} GPU(s) asked but this machine has {plan.local_gpus}; Megatron needs "
                    "CUDA: lower -G, submit with --executor slurm, or use -M tiny on CPU")
         if plan.dryrun:
             plan.notes.append(message)  # a dry-run may be prepared on a login node without GPUs
         else:
             problems.append(message)
+    if plan.rehearse and o.backend != "megatron":
+        problems.append("--rehearse: rehearses a Megatron recipe on CPU; the small-model backend already runs here: "
+                        "drop --rehearse and try it with --max_steps 2")
     for name, value in (("val_check_interval", o.val_check_interval), ("ckpt_every_n_steps", o.ckpt_every_n_steps)):
         if value is not None and value <= 0:
             problems.append(f"{plan.flag(name, '--' + name)}: {value} must be > 0")
     return problems
 
 
+def _megatron_cpu_problems(o) -> list[str]:
+    """``--backend megatron --cpu``: debug sizes only, and nothing that needs Transformer Engine's kernels
+    (megatron-core's local layers refuse each of these when the model is built, after minutes of startup)."""
+    if not _debug_size(o):
+        return [f"--cpu: the Megatron backend runs on CPU for debug-size models only (-M tiny, or an --hf_model_id "
+                f"folder of at most {hf_arch.CPU_MAX_PARAMS // 10**6}M parameters); {_model_named(o)} needs GPUs: "
+                "drop --cpu"]
+    problems = []
+    if o.context_parallel_size > 1:
+        problems.append(f"-C/--context_parallel_size: {o.context_parallel_size} needs Transformer Engine's attention "
+                        "(megatron-core's local attention has no context parallelism), which --cpu runs without; "
+                        "use -C 1")
+    if o.sequence_parallel:
+        problems.append("--sequence_parallel: not with --cpu: megatron-core's torch LayerNorm (no Transformer Engine) "
+                        "cannot be split by sequence; drop --sequence_parallel (-T still splits the layers)")
+    if o.packed_sequence:
+        problems.append("--packed_sequence: needs Transformer Engine's attention (megatron-core's local attention "
+                        "has no packed sequences), which --cpu runs without; drop --packed_sequence")
+    if o.fp8:
+        problems.append("--fp8: needs a Hopper GPU with Transformer Engine; drop --fp8 with --cpu")
+    return problems
+
+
+def _debug_size(o) -> bool:
+    """A debug model, or starting weights from a local HF folder small enough for a CPU (recipes.hf_arch)."""
+    if get_model(o.model).is_debug:
+        return True
+    config = None if o.nemo_model else hf_arch.read_config(o.hf_model_id)
+    try:
+        return config is not None and hf_arch.parameter_count(config) <= hf_arch.CPU_MAX_PARAMS
+    except (KeyError, TypeError, ZeroDivisionError):  # a malformed config.json: the import reports it
+        return False
+
+
+def _model_named(o) -> str:
+    config = None if o.nemo_model else hf_arch.read_config(o.hf_model_id)
+    if config is None:
+        return f"-M {o.model}"
+    try:
+        return f"{o.hf_model_id} ({hf_arch.parameter_count(config) / 1e6:.0f}M parameters)"
+    except (KeyError, TypeError, ZeroDivisionError):
+        return o.hf_model_id
+
+
 def check_weights(plan: JobPlan) -> list[str]:
     o, problems = plan.opts, []
     if o.nemo_model and not Path(o.nemo_model).is_dir():
         problems.append(f"-n/--nemo_model: {o.nemo_model} is not a directory; pass a NeMo checkpoint folder")
+    elif o.nemo_model and not (Path(o.nemo_model) / "config.json").is_file():  # a NeMo checkpoint: all there?
+        from recipes.conversion.nemo_source import completeness_problems
+
+        problems += completeness_problems(Path(o.nemo_model).absolute(), f"-n/--nemo_model {o.nemo_model}")
     if o.hf_model_id and o.hf_model_id.startswith("/") and not Path(o.hf_model_id).is_dir():
         problems.append(f"--hf_model_id: {o.hf_model_id} does not exist; pass an HF id or a local HF model folder")
     if o.nemo_model and o.hf_model_id and Path(o.nemo_model).is_dir():
@@ -112,6 +166,11 @@ def check_weights(plan: JobPlan) -> list[str]:
         if recorded and Path(recorded).name != Path(o.hf_model_id).name:
             problems.append(f"--hf_model_id: {o.hf_model_id} disagrees with -n/--nemo_model, which was made from "
                             f"{recorded}; drop --hf_model_id or pass the matching id")
+    for flag, folder in (("--hf_model_id", o.hf_model_id), ("-n/--nemo_model", o.nemo_model)):
+        if folder and (Path(folder) / "config.json").is_file():  # a local HF folder: its weights all there?
+            from recipes.hf_weights import folder_problems
+
+            problems += folder_problems(folder, flag)
     if o.tokenizer and o.tokenizer.startswith("/") and not Path(o.tokenizer).is_dir():
         problems.append(f"--tokenizer: {o.tokenizer} does not exist; pass an HF id or a tokenizer folder")
     return problems
@@ -157,11 +216,10 @@ def check_dataset(plan: JobPlan) -> list[str]:
 def check_executor(plan: JobPlan) -> list[str]:
     s, problems = plan.settings, []
     if plan.executor == "slurm" and not s.account:
-        problems.append("-a/--account: required with --executor slurm; pass -a ACCOUNT or set RECIPES_ACCOUNT")
+        problems.append(ACCOUNT_REQUIRED)
     if plan.executor == "docker" and not s.container_image:
         problems.append("-i/--container_image: required with --executor docker")
-    if s.retries < 0:
-        problems.append(f"--retries: {s.retries} must be >= 0")
+    problems += retries_problems(s.retries)
     if s.container_image and plan.executor in ("slurm", "docker") and plan.mounts_explicit:
         sources = [m.split(":")[0].rstrip("/") for m in s.container_mounts]
         for path in job_paths(plan):

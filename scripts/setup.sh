@@ -2,7 +2,7 @@
 # One-command setup. Idempotent: a second run with nothing changed takes seconds.
 #
 #   scripts/setup.sh               create .venv and install the project with the pinned, tested set
-#                                  (constraints.txt): NeMo 2.7, NeMo-Run 0.11, Megatron-Core 0.16, torch 2.13
+#                                  (constraints.txt): NeMo 2.7, NeMo-Run 0.11, Megatron-Core 0.15, torch 2.13
 #   scripts/setup.sh --container   inside the NGC NeMo container: install this library only, never
 #                                  replacing the container's torch, megatron-core, transformer-engine or nemo
 #
@@ -39,6 +39,10 @@ container_install() {
   local py=${PYTHON:-python}
   echo "setup: container mode with $($py --version): keeping the image's NVIDIA stack"
   check_container_nemo "$py" || exit 1
+  # The NeMo / megatron-core pair, judged by what NeMo calls (recipes.doctor's pair check), from this
+  # checkout before anything is installed: a pair the training process cannot bridge is refused unchanged.
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" $py -m recipes.doctor_stack || {
+    echo "setup.sh: --container: this image's NeMo / megatron-core pair cannot train (line above: the fix)" >&2; exit 1; }
   $py - <<'PY'
 import importlib.metadata as md
 for name in ("torch", "megatron-core", "transformer-engine", "nemo-toolkit", "nemo-run"):

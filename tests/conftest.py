@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEMORUN_HOME", str(tmp_path / "nemorun_home"))
     monkeypatch.setenv("RECIPES_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setenv("RECIPES_SITE_CONFIG", str(tmp_path / "no-site.yaml"))
+    monkeypatch.setenv("RECIPES_SITE_CONFIG", os.devnull)
     for name in SECRET_NAMES + SITE_ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     return tmp_path

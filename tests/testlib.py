@@ -41,6 +41,25 @@ def write_sft_folder(folder: Path, rows: int = 8) -> Path:
     return folder
 
 
+LLAMA_MODEL = "nemo.collections.llm.gpt.model.llama.LlamaModel"
+LLAMA_CONFIG = "nemo.collections.llm.gpt.model.llama.Llama31Config"
+
+
+def write_nemo_checkpoint(path: Path, model: str = LLAMA_MODEL, config: str = LLAMA_CONFIG) -> Path:
+    """A NeMo 2 checkpoint's files as a save leaves them: context/ and a real torch_dist weights/ of one
+    small tensor (enough for every check that runs before NeMo; not loadable as a model)."""
+    import torch
+    import torch.distributed.checkpoint as dcp
+
+    dcp.save({"module.w": torch.zeros(256)}, checkpoint_id=str(path / "weights"))
+    torch.save({}, path / "weights" / "common.pt")
+    (path / "weights" / "metadata.json").write_text('{"sharded_backend": "torch_dist"}')
+    (path / "context").mkdir()
+    (path / "context" / "model.yaml").write_text(f"_target_: {model}\nconfig:\n  _target_: {config}\n")
+    (path / "context" / "io.json").write_text("{}")
+    return path
+
+
 def run_module(module: str, *args: str, env: dict | None = None, cwd=None, timeout: int = 600):
     """``python -m module args`` in a subprocess with this interpreter (and the repo on sys.path)."""
     full_env = {**os.environ, **(env or {})}

@@ -98,6 +98,26 @@ def weights_problems(weights: Path, where: str) -> list[str]:
     return []
 
 
+def completeness_problems(ckpt: Path, where: str) -> list[str]:
+    """What a save or copy cut short leaves out of a NeMo 2 checkpoint: ``context/io.json`` (NeMo rebuilds
+    the model from it) or a whole ``weights/``. Checked before NeMo meets it as an internal error."""
+    absent = [name for name in ("context", "weights") if not (ckpt / name).is_dir()]
+    if absent:
+        return [f"{where}: a NeMo checkpoint without {absent[0]}/; {INCOMPLETE}"]
+    missing = [name for name in ("io.json", "model.yaml") if not (ckpt / "context" / name).is_file()]
+    if missing:
+        return [f"{where}: context/{missing[0]} is missing; {INCOMPLETE}"]
+    return weights_problems(ckpt / "weights", where)
+
+
+def checkpoint_problems(source: NemoSource, flag: str) -> list[str]:
+    """:func:`completeness_problems` of a validated checkpoint and, for a LoRA one, of its base model."""
+    problems = completeness_problems(source.path, f"{flag} {source.path}")
+    if source.lora_base is not None:
+        problems += completeness_problems(source.lora_base, f"{flag} {source.path} (base model {source.lora_base})")
+    return problems
+
+
 def _lora_base(ckpt: Path, where: str) -> Path:
     meta_file = ckpt / "weights" / ADAPTER_META
     try:

@@ -1,4 +1,4 @@
-"""Writer of megatron-core's mmap ``IndexedDataset`` (``.bin`` + ``.idx``), in flat memory.
+"""Writer of megatron-core's mmap ``IndexedDataset`` (``.bin`` + ``.idx``), in flat memory, without numpy.
 
 The format (megatron/core/datasets/indexed_dataset.py, ``_IndexWriter``): the ``.bin`` is every
 token of every sequence back to back in the dataset dtype; the ``.idx`` is the header
@@ -8,32 +8,73 @@ pointers of the sequences, int64 document indices (the sequence count at each do
 ``IndexedDatasetBuilder`` keeps all of that in Python lists; here lengths and document indices go
 to side files as they come, so memory does not grow with the input, and the index is streamed
 out at the end. Tests compare the bytes with ``IndexedDatasetBuilder``'s.
+
+Arrays are the standard library's ``array`` (little-endian on disk, as numpy writes them on the
+machines megatron-core runs on): importing numpy would cost a sizeable share of the preprocessor's
+start-up. Dtypes are numpy's names (``"uint16"``, ``"int32"``); numpy dtypes and types are accepted too.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-
-import numpy as np
+import sys
+from array import array
+from itertools import accumulate
 
 INDEX_HEADER = b"MMIDIDX\x00\x00"
-DTYPE_CODES = {np.uint8: 1, np.int8: 2, np.int16: 3, np.int32: 4, np.int64: 5, np.float64: 6, np.float32: 7,
-               np.uint16: 8}
+HEADER_BYTES = len(INDEX_HEADER) + 8 + 1 + 8 + 8
+# numpy name -> (megatron-core's DType code, array typecode)
+DTYPES = {"uint8": (1, "B"), "int8": (2, "b"), "int16": (3, "h"), "int32": (4, "i"), "int64": (5, "q"),
+          "float64": (6, "d"), "float32": (7, "f"), "uint16": (8, "H")}
 SIDE_SUFFIXES = (".len", ".doc")
 BLOCK = 1 << 20  # sequences per block when streaming the index out
+SWAP = sys.byteorder != "little"
+assert array("i").itemsize == 4 and array("q").itemsize == 8
 
 
-def optimal_dtype(vocab_size: int | None) -> type:
-    """megatron-core's ``DType.optimal_dtype``: uint16 below 65500 tokens, else int32."""
-    return np.uint16 if vocab_size is not None and vocab_size < 65500 else np.int32
+def optimal_dtype(vocab_size: int | None) -> str:
+    """megatron-core's ``DType.optimal_dtype`` by name: uint16 below 65500 tokens, else int32."""
+    return "uint16" if vocab_size is not None and vocab_size < 65500 else "int32"
+
+
+def dtype_name(dtype) -> str:
+    """``"int32"`` for ``"int32"``, ``numpy.int32`` or ``numpy.dtype("int32")``."""
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None) or dtype.__name__
+    if name not in DTYPES:
+        raise ValueError(f"{name}: not a megatron-core IndexedDataset dtype ({', '.join(DTYPES)})")
+    return name
+
+
+def typed(typecode: str, values) -> array:
+    """``values`` as an ``array`` of ``typecode`` (no copy when it already is one)."""
+    return values if isinstance(values, array) and values.typecode == typecode else array(typecode, values)
+
+
+def little_endian(values: array) -> bytes:
+    if SWAP:  # pragma: no cover - big-endian machines
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def read_header(idx_path: str) -> tuple[str, int, int]:
+    """(dtype name, sequence count, document index count) of an ``.idx`` in the format above."""
+    with open(idx_path, "rb") as handle:
+        header = handle.read(HEADER_BYTES)
+    if header[:len(INDEX_HEADER)] != INDEX_HEADER or len(header) != HEADER_BYTES:
+        raise ValueError(f"{idx_path}: not a megatron-core mmap index")
+    code = header[len(INDEX_HEADER) + 8]
+    sequences, documents = struct.unpack("<QQ", header[len(INDEX_HEADER) + 9:])
+    return next(name for name, (value, _) in DTYPES.items() if value == code), sequences, documents
 
 
 class IndexedWriter:
     """Appends documents to ``bin_path``; :meth:`finalize` writes ``idx_path``."""
 
-    def __init__(self, bin_path: str, dtype: type):
-        self.bin_path, self.dtype = bin_path, np.dtype(dtype).type
+    def __init__(self, bin_path: str, dtype):
+        self.bin_path, self.dtype = bin_path, dtype_name(dtype)
+        self.typecode = DTYPES[self.dtype][1]
         self.side = {suffix: bin_path + suffix for suffix in SIDE_SUFFIXES}
         self.files = {}
         try:
@@ -43,45 +84,45 @@ class IndexedWriter:
         except OSError:
             self.remove()
             raise
-        self.files["doc"].write(np.zeros(1, dtype=np.int64).tobytes())  # document_indices starts at 0
+        self.files["doc"].write(bytes(8))  # document_indices starts at 0 (int64)
         self.sequences = self.documents = 0
 
-    def add(self, tokens: np.ndarray, sequence_lengths: np.ndarray, document_sequences: np.ndarray) -> None:
-        """Documents of a chunk: all tokens, each sequence's length, each document's sequence count."""
-        self.files["bin"].write(np.ascontiguousarray(tokens, dtype=self.dtype).tobytes())
-        self.files["len"].write(np.ascontiguousarray(sequence_lengths, dtype=np.int32).tobytes())
-        ends = self.sequences + np.cumsum(document_sequences, dtype=np.int64)
-        self.files["doc"].write(ends.tobytes())
+    def add(self, tokens, sequence_lengths, document_sequences) -> None:
+        """Documents of a chunk: all tokens, each sequence's length, each document's sequence count
+        (``array``s, lists or numpy arrays)."""
+        self.files["bin"].write(little_endian(typed(self.typecode, tokens)))
+        self.files["len"].write(little_endian(typed("i", sequence_lengths)))
+        ends = array("q", accumulate(map(int, document_sequences), initial=self.sequences))
+        self.files["doc"].write(little_endian(ends[1:]))
         self.sequences += len(sequence_lengths)
         self.documents += len(document_sequences)
 
     def add_dataset(self, prefix: str) -> None:
         """Append a whole ``<prefix>.bin/.idx`` of the same dtype (a shard): its tokens and documents, in order."""
-        dtype, lengths, document_indices = read_index(prefix + ".idx")
+        dtype, sequences, documents = read_header(prefix + ".idx")
         if dtype != self.dtype:
-            raise ValueError(f"{prefix}.idx holds {np.dtype(dtype).name}, this dataset {np.dtype(self.dtype).name}")
+            raise ValueError(f"{prefix}.idx holds {dtype}, this dataset {self.dtype}")
         _copy(prefix + ".bin", self.files["bin"])
-        for start in range(0, len(lengths), BLOCK):  # blocks: memory stays flat however large the shard
-            self.files["len"].write(np.ascontiguousarray(lengths[start:start + BLOCK]).tobytes())
-        for start in range(1, len(document_indices), BLOCK):
-            ends = document_indices[start:start + BLOCK].astype(np.int64) + self.sequences
-            self.files["doc"].write(ends.tobytes())
-        self.sequences += len(lengths)
-        self.documents += len(document_indices) - 1
+        _copy(prefix + ".idx", self.files["len"], HEADER_BYTES, 4 * sequences)
+        skip = HEADER_BYTES + 12 * sequences + 8  # the document indices after the leading 0
+        for block in _blocks(prefix + ".idx", "q", skip, 8 * max(documents - 1, 0)):
+            self.files["doc"].write(little_endian(array("q", map(self.sequences.__add__, block))))
+        self.sequences += sequences
+        self.documents += max(documents - 1, 0)
 
     def finalize(self, idx_path: str) -> None:
         for handle in self.files.values():
             handle.close()
-        itemsize = np.dtype(self.dtype).itemsize
+        itemsize = array(self.typecode).itemsize
         with open(idx_path, "wb") as out:
-            out.write(INDEX_HEADER + struct.pack("<Q", 1) + struct.pack("<B", DTYPE_CODES[self.dtype]))
+            out.write(INDEX_HEADER + struct.pack("<Q", 1) + struct.pack("<B", DTYPES[self.dtype][0]))
             out.write(struct.pack("<Q", self.sequences) + struct.pack("<Q", self.documents + 1))
             _copy(self.side[".len"], out)
             pointer = 0
-            for lengths in _blocks(self.side[".len"], np.int32):
-                ends = np.cumsum(lengths, dtype=np.int64) * itemsize
-                out.write((pointer + np.concatenate(([0], ends[:-1]))).astype(np.int64).tobytes())
-                pointer += int(ends[-1])
+            for lengths in _blocks(self.side[".len"], "i"):
+                pointers = array("q", accumulate(map(itemsize.__mul__, lengths), initial=pointer))
+                out.write(little_endian(pointers[:-1]))
+                pointer = pointers[-1]
             _copy(self.side[".doc"], out)
         for path in self.side.values():
             os.remove(path)
@@ -95,37 +136,31 @@ class IndexedWriter:
                 os.remove(path)
 
 
-def read_index(idx_path: str) -> tuple[type, np.ndarray, np.ndarray]:
-    """(dtype, sequence lengths, document indices) of an ``.idx`` in the format above."""
-    with open(idx_path, "rb") as handle:
-        header = handle.read(len(INDEX_HEADER) + 8 + 1 + 8 + 8)
-    if header[:len(INDEX_HEADER)] != INDEX_HEADER:
-        raise ValueError(f"{idx_path}: not a megatron-core mmap index")
-    code = header[len(INDEX_HEADER) + 8]
-    sequences, documents = struct.unpack("<QQ", header[len(INDEX_HEADER) + 9:])
-    dtype = next(kind for kind, value in DTYPE_CODES.items() if value == code)
-    lengths = _array(idx_path, np.int32, len(header), sequences)
-    document_indices = _array(idx_path, np.int64, len(header) + sequences * 12, documents)
-    return dtype, lengths, document_indices
-
-
-def _array(path: str, dtype, offset: int, count: int) -> np.ndarray:
-    return np.memmap(path, dtype, "r", offset, (count,)) if count else np.zeros(0, dtype)
-
-
-def _blocks(path: str, dtype) -> "iter[np.ndarray]":
+def _blocks(path: str, typecode: str, offset: int = 0, size: int | None = None):
+    """``array``s of ``typecode`` read from ``path`` (little-endian), ``BLOCK`` items at a time."""
+    itemsize = array(typecode).itemsize
     with open(path, "rb") as handle:
-        while True:
-            data = handle.read(BLOCK * np.dtype(dtype).itemsize)
+        handle.seek(offset)
+        left = os.fstat(handle.fileno()).st_size - offset if size is None else size
+        while left > 0:
+            data = handle.read(min(BLOCK * itemsize, left))
             if not data:
                 return
-            yield np.frombuffer(data, dtype=dtype)
+            left -= len(data)
+            values = array(typecode)
+            values.frombytes(data)
+            if SWAP:  # pragma: no cover - big-endian machines
+                values.byteswap()
+            yield values
 
 
-def _copy(path: str, out) -> None:
+def _copy(path: str, out, offset: int = 0, size: int | None = None) -> None:
     with open(path, "rb") as handle:
-        while True:
-            data = handle.read(BLOCK * 8)
+        handle.seek(offset)
+        left = os.fstat(handle.fileno()).st_size - offset if size is None else size
+        while left > 0:
+            data = handle.read(min(BLOCK * 8, left))
             if not data:
-                return
+                raise ValueError(f"{path}: shorter than its index says")
             out.write(data)
+            left -= len(data)

@@ -1,6 +1,6 @@
 """JSONL / parquet -> Megatron mmap ``<prefix>_<key>_document.bin/.idx`` (importable, NeMo-Run friendly).
 
-Output is byte-identical to core_v0.16.1 Megatron-LM ``tools/preprocess_data.py`` (HuggingFaceTokenizer,
+Output is byte-identical to core_v0.15.3 Megatron-LM ``tools/preprocess_data.py`` (HuggingFaceTokenizer,
 no sentence splitting, one partition) for the same input, tokenizer and flags: documents as its
 ``Encoder.encode`` makes them (:mod:`recipes.data.encode`), ids from megatron-core's tokenizer as the
 tool builds it (:mod:`recipes.data.doc_tokenizer`: no BOS unless asked), in input order, in the
@@ -37,13 +37,15 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
                log_interval: int = 1000, progress: bool = True, chunk_bytes: int = 1 << 20,
                include_special_tokens: bool = False, legacy_tokenizer: bool = False, use_fast: bool = False,
                overwrite: bool = False, ranges: Sequence[ByteRange] = (), allow_empty: bool = False,
-               on_chunk=None) -> dict:
+               on_chunk=None, tokenizer_backend: str = "auto") -> dict:
     """Tokenize ``input`` into ``<output_prefix>_<key>_document.bin/.idx`` for each key; return a summary.
 
     A plain module-level function so a recipe can wrap it in ``nemo_run.Partial(preprocess, ...)``.
     Raises :class:`UsageError` for bad input; nothing is left behind in that case. A shard
     (:mod:`recipes.data.shards`) passes its byte ``ranges`` (``input`` is then only named in messages),
     ``allow_empty`` (a shard of blank lines is not an error) and ``on_chunk(outputs)`` (its fault point).
+    ``tokenizer_backend``: ``auto`` (the tiktoken fast path where it applies) or ``hf`` (never); the
+    output is the same.
     """
     keys = _check_keys(json_keys)
     if workers < 1:
@@ -54,7 +56,7 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
         lambda: InputSpec(files=tuple(dict.fromkeys(p.path for p in ranges)), ranges=tuple(ranges)) if ranges
         else resolve_inputs(str(input)),
         lambda: make_encoder(tokenizer, keys, append_eod, skip_bad_lines, include_special_tokens=include_special_tokens,
-                             legacy=legacy_tokenizer, use_fast=use_fast))
+                             legacy=legacy_tokenizer, use_fast=use_fast, backend=tokenizer_backend))
     stats = RunStats(inputs.total_bytes)
     for part in inputs.ranges or [ByteRange(path) for path in inputs.files]:
         if part.end is None and os.path.getsize(part.path) == 0:
@@ -82,7 +84,8 @@ def preprocess(input: str, output_prefix: str, json_keys: Sequence[str] = ("text
         raise
     finally:
         bar.close()
-    return stats.as_dict(outputs.prefixes, encoder.dtype.__name__)
+    return {**stats.as_dict(outputs.prefixes, encoder.dtype),
+            "tokenizer": encoder.tokenizer.describe(stats.documents)}
 
 
 def _all_or_errors(*checks) -> list:
@@ -110,15 +113,18 @@ def _check_keys(json_keys: Sequence[str] | str) -> list[str]:
 
 
 def make_encoder(tokenizer_name: str, keys: list[str], append_eod: bool, skip_bad_lines: bool,
-                 include_special_tokens: bool = False, legacy: bool = False, use_fast: bool = False) -> ChunkEncoder:
-    from recipes.data.doc_tokenizer import TokenizerChoice, open_tokenizer
+                 include_special_tokens: bool = False, legacy: bool = False, use_fast: bool = False,
+                 backend: str = "auto") -> ChunkEncoder:
+    from recipes.data.doc_tokenizer import BACKENDS, TokenizerChoice, open_tokenizer
     from recipes.tokenizer import local_tokenizer_dir
 
     folder = local_tokenizer_dir(tokenizer_name, flag="--tokenizer-type")
     choice = TokenizerChoice(str(folder), include_special_tokens=include_special_tokens, legacy=legacy,
                              use_fast=use_fast)
+    if backend not in BACKENDS:
+        raise UsageError(f"--tokenizer-backend {backend}: not a backend; pass --tokenizer-backend auto (default) or hf")
     try:
-        tokenizer = open_tokenizer(choice)
+        tokenizer = open_tokenizer(choice, backend)
     except (OSError, ValueError) as exc:
         raise UsageError(f"--tokenizer-type {tokenizer_name}: cannot load the tokenizer in {folder} "
                          f"({str(exc).splitlines()[0][:200]}); pass a Hugging Face tokenizer folder") from exc

@@ -80,6 +80,8 @@ def format_summary(summary: dict) -> str:
     if summary.get("empty_documents"):
         lines.append(f"  empty      {summary['empty_documents']:,} documents without tokens (written, as Megatron does)")
     lines.append(f"  bytes      in {human_bytes(summary['bytes_in'])}   out {human_bytes(summary['bytes_out'])}")
+    if summary.get("tokenizer"):
+        lines.append(f"  tokenizer  {summary['tokenizer']}")
     skipped = summary["skipped"]
     if skipped:
         lines.append(f"  skipped    {sum(skipped.values()):,} documents:")

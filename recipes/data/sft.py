@@ -12,13 +12,12 @@ import json
 import math
 import os
 import random
-import re
 from collections import Counter
 from typing import NamedTuple, Sequence
 
 from recipes.argcheck import Checks
 from recipes.atomic import atomic_dir, output_problems
-from recipes.data.sft_formats import TEMPLATES, Reject, check_template, examples_from, render
+from recipes.data.sft_formats import Reject, check_template, examples_from, render
 from recipes.errors import UsageError
 
 SPLITS = ("training", "validation", "test")
@@ -95,10 +94,6 @@ def _check_args(checks: Checks, paths: list[str], template: str, max_turns, max_
         template = check_template(template)
     except ValueError as exc:
         checks.add(str(exc))
-    else:
-        extra = sorted(set(re.findall(r"{(\w+)}", template)) - {"input"}) if template not in TEMPLATES else []
-        if extra:
-            checks.add(f"--template {template!r}: unknown field {{{extra[0]}}}; a custom format may only use {{input}}")
     return template, max_turns, max_tokens
 
 

@@ -8,6 +8,7 @@ Shapes (one JSON value per line): ``{"input","output"}``, ``{"query","answer"}``
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 
 DIALOGUE_KEYS = ("dialog", "dialogue", "conversation", "conversations")
@@ -90,10 +91,38 @@ def check_template(template: str) -> str:
     if template in TEMPLATES:
         return template
     template = template.replace("\\n", "\n").replace("\\t", "\t")
-    if "{input}" not in template:
+    problem = brace_problem(template)
+    if problem:
+        raise ValueError(f"--template {template!r}: {problem}")
+    # Whole fields, conversion and spec included: render() fills in {input} itself and nothing else.
+    fields = [name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "")
+              for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    extra = sorted(set(fields) - {"input"})
+    if extra:
+        raise ValueError(f"--template {template!r}: unknown field {{{extra[0]}}}; "
+                         "a custom format may only use {input}")
+    if "input" not in fields:
         raise ValueError(f"--template {template!r}: choose {', '.join(TEMPLATES)} "
                          "or give a format containing {input}, e.g. 'Q: {input}\\nA: '")
     return template
+
+
+def brace_problem(template: str, doubled_is_literal: bool = True) -> str | None:
+    """What is wrong with a template's braces (a lone ``{`` or ``}`` is nearly always a typo), or None.
+
+    ``doubled_is_literal``: a format rendered here with ``str.format`` (``prepare_sft --template``), where
+    ``{{``/``}}`` write a brace. Otherwise a NeMo prompt template (``{input} {output}``), cut at its
+    placeholders as NeMo's SFT dataset does: it has no escape, so every brace must belong to a ``{field}``.
+    """
+    if doubled_is_literal:
+        try:
+            list(string.Formatter().parse(template))
+        except ValueError as exc:
+            return f"{exc}; write a literal brace twice ({{{{ or }}}})"
+        return None
+    if re.search(r"[{}]", re.sub(r"{\w+}", "", template)):
+        return "a brace outside a {field} placeholder; NeMo prompt templates have no literal braces: remove it"
+    return None
 
 
 def render(example: Example, template: str) -> tuple[str, str]:
@@ -107,7 +136,7 @@ def render(example: Example, template: str) -> tuple[str, str]:
         return _alpaca(example), example.reply
     if template == "llama3":
         return _llama3(example), example.reply + "<|eot_id|>"
-    return template.replace("{input}", plain), example.reply
+    return template.format(input=plain), example.reply  # checked: {input} is its only field
 
 
 def _alpaca(example: Example) -> str:

@@ -31,12 +31,22 @@ _PIECE = re.compile(r"( *?{.+?})")
 _TEMPLATE = "<template>"
 
 
-def template_pieces(template: str, flag: str = "data.prompt_template") -> list[tuple[str, str]]:
-    """``(key or "<template>", text)`` pieces of ``template``; the last one is the answer."""
+def template_problem(template: str) -> str | None:
+    """Why ``template`` cannot be cut into pieces as NeMo cuts it, or None."""
+    from recipes.data.sft_formats import brace_problem
+
     keys = re.findall(r"{(.*?)}", template)
     if not template.endswith("{output}") or keys.count("input") != 1 or keys.count("output") != 1:
-        raise UsageError(f"{flag} {template!r}: needs {{input}} once and must end with {{output}}, "
-                         f"e.g. {PROMPT_TEMPLATE!r}")
+        return f"needs {{input}} once and must end with {{output}}, e.g. {PROMPT_TEMPLATE!r}"
+    return brace_problem(template, doubled_is_literal=False)
+
+
+def template_pieces(template: str, flag: str = "data.prompt_template") -> list[tuple[str, str]]:
+    """``(key or "<template>", text)`` pieces of ``template``; the last one is the answer."""
+    problem = template_problem(template)
+    if problem:
+        raise UsageError(f"{flag} {template!r}: {problem}")
+    keys = re.findall(r"{(.*?)}", template)
     pieces = []
     for text in (part for part in _PIECE.split(template) if part):
         stripped = text.lstrip(" ")

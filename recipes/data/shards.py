@@ -164,7 +164,8 @@ def incomplete(manifest: dict) -> list[int]:
     return [index for index in range(manifest["shards"]) if complete(manifest, index) is None]
 
 
-def run_shard(manifest: str, index: int | None = None, workers: int = 1, log_interval: int = 1000) -> dict:
+def run_shard(manifest: str, index: int | None = None, workers: int = 1, log_interval: int = 1000,
+              tokenizer_backend: str = "auto") -> dict:
     """Tokenize one shard (``index``, else ``$SLURM_ARRAY_TASK_ID``) and record it: an array task's body."""
     from recipes.data.mmap import preprocess
     from recipes.data.progress import format_summary
@@ -180,7 +181,7 @@ def run_shard(manifest: str, index: int | None = None, workers: int = 1, log_int
                          include_special_tokens=flags["include_special_tokens"],
                          legacy_tokenizer=flags["legacy_tokenizer"], use_fast=flags["use_fast"], overwrite=True,
                          ranges=[ByteRange(**part) for part in plan["plan"][index]], allow_empty=True,
-                         on_chunk=_fault_hook(index))
+                         on_chunk=_fault_hook(index), tokenizer_backend=tokenizer_backend)
     outputs = {key: {kind: {"bytes": os.path.getsize(path), "sha256": sha256(path)}
                      for path, kind in zip(paths, ("bin", "idx"))}
                for key, paths in shard_files(plan, index).items()}

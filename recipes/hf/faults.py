@@ -8,6 +8,8 @@ A test hook, not a feature: unset (the normal case) it does nothing. Values, com
                         disk in ``.tmp-step=0000004/``, nothing renamed
     kill_in_shard:2     ``recipes.preprocess --shards``: shard 2's process SIGKILLs itself once part of its
                         ``.bin`` is on disk (recipes.data.shards; the launch suffix does not apply)
+    kill_at_step:3      Megatron backend (recipes.mcore.faults): every rank SIGKILLs itself once the checkpoint
+                        named ``step=3`` is written, before the next step runs
 
 A fault fires in the first launch of a ``log_dir`` (launch 0 of ``launches.jsonl``), or in the launch
 named by ``@N`` (``kill_after_step:5@1``): a relaunch with the same environment (a Slurm requeue) runs on.
@@ -27,7 +29,7 @@ import lightning.pytorch as pl
 from recipes.errors import UsageError
 
 FAULT_ENV = "RECIPES_FAULT"
-ACTIONS = ("kill_after_step", "term_after_step", "kill_in_save", "kill_in_shard")
+ACTIONS = ("kill_after_step", "term_after_step", "kill_in_save", "kill_in_shard", "kill_at_step")
 _FAULT = re.compile(r"(\w+):(\d+)(?:@(\d+))?")
 
 

@@ -32,11 +32,16 @@ def model_dir_problems(model_path: str, adapter: str | None, model_flag: str = "
     if not is_hf_model_dir(model_path):
         problems.append(f"{model_flag}: {model_path} is not a Hugging Face model directory (no config.json); {MODEL_FIX}")
     else:
+        from recipes.hf_weights import folder_problems
+
         problem = _read_json(Path(model_path) / "config.json", model_flag, MODEL_FIX)[1]
-        problems += [problem] if problem else []
-    if adapter is not None and adapter_flag != model_flag:
+        problems += [problem] if problem else folder_problems(model_path, model_flag)
+    if adapter is not None:  # given, or as model_path (its config was read above; now its weights)
         problems += adapter_problems(adapter, adapter_flag)
     return model_path, adapter, problems
+
+
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # what PEFT's save_pretrained writes
 
 
 def adapter_problems(adapter: str, adapter_flag: str = "--adapter") -> list[str]:
@@ -44,7 +49,15 @@ def adapter_problems(adapter: str, adapter_flag: str = "--adapter") -> list[str]
     if not is_adapter_dir(adapter):
         return [f"{adapter_flag}: {adapter} has no adapter_config.json; {ADAPTER_FIX}"]
     problem = _read_json(Path(adapter) / "adapter_config.json", adapter_flag, ADAPTER_FIX)[1]
-    return [problem] if problem else []
+    if problem:
+        return [problem]
+    from recipes.hf_weights import file_problems
+
+    weights = [Path(adapter, name) for name in ADAPTER_WEIGHTS if Path(adapter, name).is_file()]
+    if not weights:
+        return [f"{adapter_flag}: {adapter} has adapter_config.json but no {' or '.join(ADAPTER_WEIGHTS)}; "
+                "the adapter was not completely saved or copied: copy it again"]
+    return file_problems(weights[0], adapter_flag)
 
 
 def _read_json(path: Path, flag: str, fix: str) -> tuple[dict, str | None]:

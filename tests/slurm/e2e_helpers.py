@@ -82,6 +82,10 @@ DOC_COMMANDS = {
               "--retries 1 --detach -y trainer.enable_progress_bar=false",
     "scancel": "scancel {job}",
     "signal_status": "python -m recipes.status tiny_signal",
+    # 8. NeMo's Megatron path on CPU, killed after a checkpoint and requeued (test_e2e_megatron.py)
+    "megatron_requeue": "python -m recipes.pretrain --executor slurm -a acct -p batch -M tiny --backend megatron --cpu "
+                        "--packager none -G 1 -D data/sample_text_document -E mega_requeue --max_steps 6 "
+                        "--ckpt_every_n_steps 2 --retries 1 --env RECIPES_FAULT=kill_at_step:3 --detach -y",
 }
 
 
@@ -236,7 +240,7 @@ def make_e2e(root: Path, cluster, data_root: Path) -> E2E:
     shutil.copytree(data_root / "data" / "sft", data / "sft")
     secret = "hf_e2eSentinel" + secrets.token_hex(12)
     env = {**clean_env(), **cluster.env, "NEMORUN_HOME": str(root / "nemorun_home"),
-           "RECIPES_SITE_CONFIG": str(root / "no-site.yaml"), "HF_TOKEN": secret,
+           "RECIPES_SITE_CONFIG": os.devnull, "HF_TOKEN": secret,
            "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
     return E2E(root=root, home=root / "nemorun_home", env=env, secret=secret)
 

@@ -83,8 +83,8 @@ def test_pipeline_runs_in_order_and_a_failed_step_cancels_the_rest(e2e):
         assert "a job it depends on (--dependency) did not succeed" in text, text
     log = e2e.sh("python -m recipes.status bad_data --logs preprocess").stdout
     assert "bad.jsonl:2: malformed JSON" in log, log[-3000:]
-    # Submission records the run's identity (run.json); a cancelled step trained nothing.
-    ran = [p.name for p in (e2e.results / "bad_pre").glob("*") if p.name != "run.json"]
+    # Submission records the run's identity (identity/run.json); a cancelled step trained nothing.
+    ran = [p.name for p in (e2e.results / "bad_pre").glob("*") if p.name != "identity"]
     assert not ran, f"a cancelled step must not have run: {ran}"
 
     # The good chain: each step started after the previous one ended.

@@ -6,8 +6,8 @@ The cluster is ``slurm_gpu_cluster`` (its node advertises 2 stand-in GPUs; this 
 training job cannot train: it is given ``trainer.accelerator=cpu model.config.apply_rope_fusion=false``
 (no CUDA, no Transformer Engine here) to get past building the trainer, through NeMo's AutoResume (which
 loads the tokenizer from the restore path's ``context/`` and fails with FileNotFoundError when the path is
-missing) to the model build, where Megatron needs CUDA. What it verifies of the training job: it asked
-for the GPUs, started after the import, restored from the imported checkpoint's context; not a step.
+missing). What it verifies of the training job: it asked for the GPUs, started after the import, and
+restored from the imported checkpoint's context.
 Without pyxis here the jobs run on the host: the mounts are checked on the dry-run's scripts.
 """
 
@@ -75,7 +75,6 @@ def test_import_job_is_a_cpu_job_and_training_restores_what_it_wrote(world):
     proc = world.sh(f"{COMMAND} -E import_plan {ON_CPU}", timeout=400, check=False)
     jobs = submitted(proc.stdout)
     assert list(jobs) == ["import", "pretrain"], proc.stdout + proc.stderr[-3000:]
-    assert proc.returncode == 1 and "task pretrain ended FAILED" in proc.stderr, proc.stderr[-3000:]
 
     rows = accounting(jobs["import"], jobs["pretrain"])
     imp, train = rows[jobs["import"]], rows[jobs["pretrain"]]
@@ -85,11 +84,12 @@ def test_import_job_is_a_cpu_job_and_training_restores_what_it_wrote(world):
     assert "gres/gpu=2" in train["ReqTRES"] and "gres/gpu=2" in train["AllocTRES"], train
     assert train["Start"] >= imp["End"], (imp, train)  # ISO times: the training waited for the import
 
-    # The training job got past AutoResume's restore (a missing path fails there) and stopped at CUDA.
+    # The training job got past AutoResume's restore (a missing path fails there). How far it goes after
+    # that is not this test's subject: with trainer.accelerator=cpu the recipe's target now enters the
+    # Megatron CPU mode (tests/megatron trains that path), where it used to stop at CUDA.
     log = world.attempt_log("import_plan", "pretrain", jobs["pretrain"], 0).read_text(errors="replace")
     assert "Trying to resume from RestoreConfig" in log
     assert "FileNotFoundError" not in log and "Tokenizer is not restored" not in log, log[-3000:]
-    assert "Torch not compiled with CUDA enabled" in log and "configure_model" in log, log[-3000:]
 
     # Where the import wrote is where the training restores from; the checkpoint is there, readable by
     # torch's own distributed-checkpoint reader, with the HF model's shapes.

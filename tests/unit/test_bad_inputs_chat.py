@@ -27,6 +27,8 @@ def argv(models, *extra):  # noqa: F811
     (["--top_p", "0.5", "--temperature", "0"], ["--top_p 0.5", "greedy decoding"]),  # would be ignored
     (["--seed", "-1"], ["--seed -1", "at least 0"]),
     (["--seed", "abc"], ["--seed abc", "whole number"]),
+    (["--template", "Q: {input"], ["--template 'Q: {input'", "brace twice"]),
+    (["--template", "Q: {input} {question}"], ["--template", "unknown field {question}"]),
     (["--prompt", "   "], ["--prompt: empty"]),
     (["--model_path", "nowhere"], ["--model_path: nowhere does not exist", "a NeMo 2 checkpoint"]),
     (["--adapter", "nowhere"], ["--adapter: nowhere", "has no adapter_config.json"]),
@@ -46,10 +48,10 @@ def test_every_problem_is_reported_together(tmp_path, models, capsys):  # noqa: 
 @pytest.mark.parametrize("broken, flag, needle", [
     ("garbage_config", "--model_path", "config.json is not valid JSON"),
     ("unknown_model_type", "--model_path", "cannot load the model"),
-    ("truncated_weights", "--model_path", "cannot load the model"),
-    ("half_written", "--model_path", "cannot load the model"),
+    ("truncated_weights", "--model_path", "model.safetensors: truncated"),
+    ("half_written", "--model_path", "config.json but no weights"),
     ("garbage_adapter_config", "--adapter", "adapter_config.json is not valid JSON"),
-    ("adapter_without_weights", "--adapter", "cannot load the adapter"),
+    ("adapter_without_weights", "--adapter", "no adapter_model.safetensors"),
 ])
 def test_damaged_model_folders(tmp_path, models, capsys, broken, flag, needle):  # noqa: F811
     path = str(models[broken])
@@ -64,7 +66,7 @@ def test_adapter_folders_given_as_model_path(tmp_path, models, capsys):  # noqa:
     assert_one_line(run_bad(main, argv(models, "--model_path", str(models["orphan_adapter"])), capsys, tmp_path),
                     "--model_path", "the adapter's base model", "not a local HF directory")
     assert_one_line(run_bad(main, argv(models, "--model_path", str(models["adapter_without_weights"])), capsys,
-                            tmp_path), "--model_path", "cannot load the adapter")
+                            tmp_path), "--model_path", "no adapter_model.safetensors")
 
 
 def test_the_real_folders_answer(models, capsys):  # noqa: F811

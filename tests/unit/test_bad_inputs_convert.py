@@ -11,7 +11,7 @@ import pytest
 
 from bad_inputs_helpers import assert_one_line, run_bad
 from recipes.convert import main
-from testlib import REPO
+from testlib import REPO, write_nemo_checkpoint
 
 PREFIX = "recipes.convert: error: "
 LLAMA = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64}
@@ -64,15 +64,57 @@ def test_cut_short_weights_are_refused_before_nemo_runs(work, capsys, damage, ne
     assert line.startswith(PREFIX)
 
 
+def test_a_cut_short_pytorch_bin_is_refused_and_a_whole_one_passes(work, capsys):
+    import torch
+
+    from recipes.hf_weights import bin_problems
+
+    (work / "hf" / "model.safetensors").unlink()
+    weights = work / "hf" / "pytorch_model.bin"
+    torch.save({"a": torch.arange(1000, dtype=torch.float32)}, weights)
+    assert bin_problems(weights, "--source") == []
+    weights.write_bytes(weights.read_bytes()[:3000])
+    line = assert_one_line(run_bad(main, ["import", "--source", "hf", "--output_path", "out"], capsys, work),
+                           f"--source {weights}: truncated", "download or copy it again")
+    assert line.startswith(PREFIX)
+
+
 def test_complete_weights_pass_the_check(work):
     from safetensors import safe_open
 
-    from recipes.convert import safetensors_problems
+    from recipes.hf_weights import safetensors_problems
 
     weights = write_real_safetensors(work / "hf")
     with safe_open(str(weights), framework="pt") as handle:  # the library reads it: the file is whole
         assert sorted(handle.keys()) == ["a", "b"]
     assert safetensors_problems(weights, "--source") == []
+
+
+HALF_WRITTEN = {  # a NeMo checkpoint as an interrupted save or copy leaves it -> the words of its one line
+    "no_metadata": (lambda c: (c / "weights/.metadata").unlink(), "weights/.metadata is missing"),
+    "no_shard": (lambda c: (c / "weights/__0_0.distcp").unlink(), "weights/__0_0.distcp is missing"),
+    "cut_shard": (lambda c: (c / "weights/__0_0.distcp").write_bytes(b"\0" * 10), "weights/__0_0.distcp is truncated"),
+    "no_common": (lambda c: (c / "weights/common.pt").unlink(), "weights/common.pt is missing"),
+    "no_io_json": (lambda c: (c / "context/io.json").unlink(), "context/io.json is missing"),
+}
+
+
+@pytest.mark.parametrize("case", HALF_WRITTEN)
+def test_a_half_written_nemo_checkpoint_is_one_line_not_an_internal_error(work, capsys, case):
+    damage, words = HALF_WRITTEN[case]
+    ckpt = write_nemo_checkpoint(work / "ckpt")
+    damage(ckpt)
+    line = assert_one_line(run_bad(main, ["export", "--source", "ckpt", "--output_path", "out"], capsys, work),
+                           f"--source {ckpt}", words, "copy it again or pass another checkpoint")
+    assert line.startswith(PREFIX)
+
+
+def test_a_lora_checkpoint_whose_base_is_half_written(work, capsys):
+    base, lora = write_nemo_checkpoint(work / "base"), write_nemo_checkpoint(work / "lora-last")
+    (lora / "weights/adapter_metadata.json").write_text(json.dumps({"model_ckpt_path": str(base)}))
+    (base / "weights/.metadata").unlink()
+    assert_one_line(run_bad(main, ["export", "--source", "lora-last", "--output_path", "out"], capsys, work),
+                    f"(base model {base}): weights/.metadata is missing")
 
 
 def test_source_and_output_problems_together(work, capsys):

@@ -41,7 +41,9 @@ def argv(models, *extra):  # noqa: F811
     (["--bleu_tokenize", "flores200"], ["--bleu_tokenize flores200"]),  # would download a model
     (["--prompt_template", "Q: {question} {output}"], ["--prompt_template", "no field 'question'"]),
     (["--prompt_template", "{input}"], ["--prompt_template '{input}'", "must contain {output}"]),
-    (["--prompt_template", "{input {output}"], ["--prompt_template", "not a format string"]),
+    (["--prompt_template", "{input {output}"], ["--prompt_template", "a brace outside a {field} placeholder"]),
+    (["--prompt_template", "{input} } {output}"], ["--prompt_template", "a brace outside a {field} placeholder"]),
+    (["--prompt_template", "{{x}} {input} {output}"], ["--prompt_template", "a brace outside a {field}"]),
     (["--test_file", "missing.jsonl"], ["--test_file missing.jsonl", "does not exist"]),
     (["--test_file", "."], ["--test_file .", "is a folder"]),
     (["--test_file", "not_json.jsonl"], ["--test_file not_json.jsonl:2: not valid JSON"]),
@@ -73,10 +75,10 @@ def test_every_problem_is_reported_together(work, models, capsys):  # noqa: F811
 @pytest.mark.parametrize("broken, flag, needles", [
     ("garbage_config", "--model_path", ["config.json is not valid JSON"]),
     ("unknown_model_type", "--model_path", ["cannot load the model"]),
-    ("truncated_weights", "--model_path", ["cannot load the model"]),
-    ("half_written", "--model_path", ["cannot load the model"]),
+    ("truncated_weights", "--model_path", ["model.safetensors: truncated", "download or copy it again"]),
+    ("half_written", "--model_path", ["config.json but no weights", "download the full model"]),
     ("garbage_adapter_config", "--adapter", ["adapter_config.json is not valid JSON"]),
-    ("adapter_without_weights", "--adapter", ["cannot load the adapter"]),
+    ("adapter_without_weights", "--adapter", ["no adapter_model.safetensors", "copy it again"]),
 ])
 def test_damaged_model_folders_are_one_line_naming_the_flag(work, models, capsys, broken, flag, needles):  # noqa: F811
     extra = ["--adapter", str(models[broken])] if flag == "--adapter" else ["--model_path", str(models[broken])]

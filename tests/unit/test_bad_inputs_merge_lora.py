@@ -51,10 +51,10 @@ def test_every_problem_is_reported_together(work, models, capsys):  # noqa: F811
 @pytest.mark.parametrize("broken, flag, needle", [
     ("garbage_config", "--base", "config.json is not valid JSON"),
     ("unknown_model_type", "--base", "cannot load the model"),
-    ("truncated_weights", "--base", "cannot load the model"),
-    ("half_written", "--base", "cannot load the model"),
+    ("truncated_weights", "--base", "model.safetensors: truncated"),
+    ("half_written", "--base", "config.json but no weights"),
     ("garbage_adapter_config", "--adapter", "adapter_config.json is not valid JSON"),
-    ("adapter_without_weights", "--adapter", "cannot load the adapter"),
+    ("adapter_without_weights", "--adapter", "no adapter_model.safetensors"),
 ])
 def test_damaged_folders_name_the_right_flag_and_leave_nothing(work, models, capsys, broken, flag, needle):  # noqa: F811
     args = argv(models, "new/merged")

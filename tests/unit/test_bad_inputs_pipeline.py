@@ -114,3 +114,40 @@ def test_slurm_settings_checked_once_and_refused_without_slurm(isolated, capsys)
         "--account: a Slurm setting; add --executor slurm or drop it",
         "--detach: a Slurm setting; add --executor slurm or drop it",
         "--retries: a Slurm setting; add --executor slurm or drop it"]
+
+
+def test_a_site_file_that_names_no_file_is_refused_for_a_slurm_pipeline(isolated, capsys, monkeypatch):
+    (isolated / "text.jsonl").write_text('{"text": "a"}\n')
+    (isolated / "site.d").mkdir()
+    monkeypatch.setenv("RECIPES_SITE_CONFIG", str(isolated / "site.d"))
+    pipeline = _write(isolated / "p.yaml", "stages:\n  preprocess: {input: text.jsonl, output-prefix: out/t}\n")
+    lines = run_bad(main, [pipeline, "--executor", "slurm", "-a", "acct"], capsys, isolated)
+    assert [line.split("error: ", 1)[1] for line in lines] == [
+        f"RECIPES_SITE_CONFIG={isolated / 'site.d'}: is a folder, not a settings file; point RECIPES_SITE_CONFIG at "
+        "a YAML file (or /dev/null for none)"]
+
+
+def test_status_of_a_damaged_pipeline_record_is_exit_2_naming_the_file(isolated, capsys):
+    """The registry entry, the launch record and a stage manifest: none is read as "not there"."""
+    from bad_inputs_helpers import qa_rows, write_jsonl
+    from recipes import status
+
+    write_jsonl(isolated / "qa.jsonl", qa_rows(20))
+    pipeline = _write(isolated / "p.yaml", "name: qa\nstate_dir: state\nstages:\n"
+                                           "  prepare_sft: {input: qa.jsonl, output_dir: sft}\n")
+    assert main([pipeline, "-y"]) == 0
+    assert status.main(["qa"]) == 0 and "DONE" in capsys.readouterr().out
+    registry = isolated / "nemorun_home/pipelines/qa.json"
+    for path, damage, words in [
+        (isolated / "state/prepare_sft.json", "{cut", "unreadable record"),
+        (isolated / "state/pipeline.json", "", "unreadable record"),
+        (isolated / "state/pipeline.json", None, "missing (the pipeline's launch record"),
+        (registry, "[]", "unreadable record (not a JSON object)"),
+    ]:
+        saved = path.read_bytes()
+        path.unlink() if damage is None else path.write_text(damage)
+        assert status.main(["qa"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"recipes.status: error: {path}: {words}"), err
+        path.write_bytes(saved)
+    assert status.main(["qa"]) == 0

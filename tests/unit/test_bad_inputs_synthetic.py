@@ -27,6 +27,7 @@ def work(tmp_path, monkeypatch):
     (["--samples", "1e3"], ["--samples 1e3", "whole number"]),
     (["--samples", "1000000000"], ["--samples 1000000000", f"at most {MAX_SAMPLES:,}"]),
     (["--seed", "x"], ["--seed x", "whole number"]),
+    (["--seed", "-7"], ["--seed -7", "at least 0"]),
     (["--lang", "fr"], ["--lang fr", "zh, en, mixed"]),
     (["--output_dir", "a_file/out"], ["--output_dir a_file/out", "a_file is a file, not a folder"]),
     (["--output_dir", "a_file"], ["--output_dir a_file is a file"]),

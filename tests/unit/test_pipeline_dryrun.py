@@ -62,5 +62,9 @@ def test_tutorial_on_slurm_dryrun_gives_each_stage_its_resources(isolated):
         assert "--container-image nvcr.io/nvidia/nemo:26.02" in script
     resolved = blocks["stage pretrain, task pretrain (resolved recipe)"]
     assert "global_batch_size: 2048" in resolved and "tensor_model_parallel_size: 2" in resolved
+    # The tutorial's `nemo_model: ""` (pretraining's newest checkpoint, looked up when finetuning starts) stays
+    # empty: made absolute, it was the working folder, and finetuning would restore from there.
+    finetune = next(t for t in blocks if t.startswith("stage 5/6 finetune"))
+    assert "--nemo_model ''" in finetune, finetune
     export = next(t for t in blocks if t.startswith("stage 6/6 export"))
     assert "--source '${last:results/llama31_finetuning}' --output_path hf_ckpt" in export

@@ -6,6 +6,7 @@ by tests/unit/test_scripts.py; ``bash scripts/test.sh`` is CI itself (.ci/run).
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -19,6 +20,10 @@ RUN_ELSEWHERE = {
     "bash scripts/test.sh": ".ci/run",
     "bash scripts/setup.sh": "tests/unit/test_scripts.py::test_setup_is_idempotent",
     "bash scripts/setup.sh --container": "tests/unit/test_scripts.py::test_container_setup_keeps_the_stack",
+    # A rehearsal launches NeMo twice (~1-2 min): run once, by the Megatron suite, with its effects checked.
+    "python -m recipes.pretrain --executor slurm -a acct -p batch -i nvcr.io/nvidia/nemo:26.02 -N 2 -G 8 "
+    "-D data/sample_text_document --dryrun --yes --rehearse":
+        "tests/megatron/test_rehearse.py::test_readme_8b_slurm_command_rehearses_then_prints_the_sbatch_script",
 }
 
 
@@ -49,7 +54,7 @@ def sandbox(tmp_path_factory):
 
 
 def test_readme_commands_run(sandbox):
-    env = {"NEMORUN_HOME": str(sandbox / "nemorun_home"), "RECIPES_SITE_CONFIG": str(sandbox / "none.yaml"),
+    env = {"NEMORUN_HOME": str(sandbox / "nemorun_home"), "RECIPES_SITE_CONFIG": os.devnull,
            "RECIPES_RESULTS_DIR": str(sandbox / "results"), "HF_HUB_OFFLINE": "1"}
     for secret in ("HF_TOKEN", "WANDB_API_KEY"):
         env[secret] = ""
@@ -72,6 +77,8 @@ def _check_effect(argv: list[str], sandbox: Path, proc) -> None:
         assert (sandbox / "data" / "sft" / "training.jsonl").is_file()
     elif module in ("recipes.pretrain", "recipes.finetune") and "--dryrun" not in argv:
         experiment = "llama31_pretraining" if module == "recipes.pretrain" else "llama31_finetuning"
+        if "-E" in argv:
+            experiment = argv[argv.index("-E") + 1]
         checkpoints = sandbox / "results" / experiment / "checkpoints"
         assert any(checkpoints.iterdir()), f"{argv}: no checkpoint written"
     elif "--dryrun" in argv and "slurm" in argv:

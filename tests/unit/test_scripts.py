@@ -127,3 +127,23 @@ def check_demo(output: str, demo: Path) -> None:
     status = subprocess.run([str(VENV_PYTHON), "-m", "recipes.status", "demo"], capture_output=True, text=True,
                             cwd=REPO, env={**os.environ, "NEMORUN_HOME": re.search(r"NEMORUN_HOME=(\S+)", output).group(1)})
     assert len(re.findall(r"^  \d/6 \w+ +DONE", status.stdout, flags=re.M)) == 6, status.stdout
+
+
+def test_dockerfile_base_is_a_supported_stack_with_its_reason():
+    """The image's base, the README's 'Supported stacks' table and the pins tell one story."""
+    text = (REPO / "docker" / "Dockerfile").read_text()
+    image = re.search(r"ARG NEMO_IMAGE=(\S+)", text).group(1)
+    header = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    assert f"Base: {image}" in header and "adapter" in header and "tests/megatron/test_stack_pair.py" in header
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("## Supported stacks", 1)[1].split("\n## ", 1)[0]
+    row = next(line for line in table.splitlines() if f"`{image}`" in line and "`docker/Dockerfile`" in line)
+    assert "| supported with the adapter" in row
+    setup = (REPO / "scripts" / "setup.sh").read_text()
+    container = setup.split("container_install() {", 1)[1].split("\n}", 1)[0]
+    assert container.index("-m recipes.doctor_stack") < container.index("pip install"), "check before installing"
+    pinned = re.search(r"^megatron-core==(\S+)$", (REPO / "constraints.txt").read_text(), flags=re.M).group(1)
+    bound = re.search(r'"megatron-core>=([\d.]+),<([\d.]+)"', (REPO / "pyproject.toml").read_text())
+    as_tuple = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731
+    assert as_tuple(bound.group(1)) <= as_tuple(pinned) < as_tuple(bound.group(2))
+    assert f"2.7.3 / {pinned}" in table

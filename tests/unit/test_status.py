@@ -9,6 +9,7 @@ read with TensorBoard's own reader.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def launched(tmp_path_factory):
 
     sandbox = tmp_path_factory.mktemp("status")
     env = {"NEMORUN_HOME": str(sandbox / "home"), "RECIPES_RESULTS_DIR": str(sandbox / "results"),
-           "RECIPES_SITE_CONFIG": str(sandbox / "none.yaml")}
+           "RECIPES_SITE_CONFIG": os.devnull}
     data = write_mmap(sandbox / "data" / "d_text_document", [[128000, *range(5, 40), 128001]] * 20)
     common = ["-M", "tiny", "-E", EXPERIMENT, "-D", str(data), "--max_steps", "4", "-s", "32", "--yes"]
     real = run_module("recipes.pretrain", "--backend", "hf", *common, env=env, cwd=sandbox)
@@ -118,5 +119,28 @@ def test_errors_are_one_line(launched, tmp_path):
                   key=lambda p: p.name)
     (run_dir / "_CONFIG").write_text("not a NeMo-Run config")
     proc = run_module("recipes.status", EXPERIMENT, env={**env, "NEMORUN_HOME": str(broken_home)}, cwd=sandbox)
-    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert "cannot read NeMo-Run's records" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(f"recipes.status: error: {run_dir / '_CONFIG'}: NeMo-Run cannot read this record")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "a_folder", "not_an_object"])
+def test_a_damaged_run_record_is_exit_2_naming_the_file(launched, tmp_path, damage):
+    """Our own record (runrecord) of the run: never read as "no record"."""
+    import shutil
+
+    sandbox, env, _ = launched
+    home = tmp_path / "home"
+    shutil.copytree(sandbox / "home", home)
+    run_dir = max((p for p in (home / "experiments" / EXPERIMENT).iterdir() if (p / "_DONE").exists()),
+                  key=lambda p: p.name)
+    record = Path(str(run_dir) + ".run.json")
+    assert record.is_file()
+    if damage == "a_folder":
+        record.unlink()
+        record.mkdir()
+    else:
+        record.write_text({"garbage": '{"tasks": {', "empty": "", "not_an_object": "[1, 2]"}[damage])
+    for argv in ([EXPERIMENT], [EXPERIMENT, "--json"], []):
+        proc = run_module("recipes.status", *argv, env={**env, "NEMORUN_HOME": str(home)}, cwd=sandbox)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.startswith(f"recipes.status: error: {record}: unreadable record"), proc.stderr

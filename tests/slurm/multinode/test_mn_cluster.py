@@ -130,6 +130,6 @@ def test_docs_show_the_commands_that_work(mn_cluster):
     mn, box, single = picked.values()
     here = "tests/slurm/multinode/"
     assert {here + f for f in ("test_mn_cluster.py", "test_mn_train.py", "test_mn_requeue.py",
-                               "test_mn_container.py")} == mn
+                               "test_mn_container.py", "test_mn_megatron.py")} == mn
     assert box == {here + "test_mn_container.py"}
     assert single and not any(path.startswith(here) for path in single), single

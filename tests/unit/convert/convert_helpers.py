@@ -3,10 +3,13 @@ checkpoint, a LoRA NeMo checkpoint. (A unique module name: several suites have h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 from pathlib import Path
+
+from testlib import LLAMA_CONFIG, LLAMA_MODEL, write_nemo_checkpoint
 
 REPO = Path(__file__).resolve().parents[3]
 DOC = REPO / "docs" / "convert.md"
@@ -39,13 +42,8 @@ def _empty_safetensors(size: int) -> bytes:
     return (size - 8).to_bytes(8, "little") + header
 
 
-def nemo_dir(path: Path, model="nemo.collections.llm.gpt.model.llama.LlamaModel",
-             config="nemo.collections.llm.gpt.model.llama.Llama31Config") -> Path:
-    (path / "weights").mkdir(parents=True)
-    (path / "weights" / "__0_0.distcp").write_bytes(b"\0" * 1024)
-    (path / "context").mkdir()
-    (path / "context" / "model.yaml").write_text(f"_target_: {model}\nconfig:\n  _target_: {config}\n")
-    return path
+def nemo_dir(path: Path, model=LLAMA_MODEL, config=LLAMA_CONFIG) -> Path:
+    return write_nemo_checkpoint(path, model, config)
 
 
 def assert_nothing_written(out: Path) -> None:
@@ -166,3 +164,19 @@ def hf_greedy(model_dir: Path, texts: list[str], max_new_tokens: int) -> list[st
                                  do_sample=False, eos_token_id=stops, pad_token_id=stops[0])
         answers.append(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip())
     return answers
+
+
+@contextlib.contextmanager
+def single_process_model_parallel():
+    """A one-process gloo group with Megatron's parallel state (TP 1, PP 1), torn down afterwards."""
+    import torch.distributed as dist
+    from megatron.core import parallel_state
+
+    assert not dist.is_initialized()
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        parallel_state.initialize_model_parallel(1, 1)
+        yield
+    finally:
+        parallel_state.destroy_model_parallel()
+        dist.destroy_process_group()

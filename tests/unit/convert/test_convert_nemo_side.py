@@ -192,17 +192,10 @@ def causal_logits(model, tokens):
 
 @pytest.fixture
 def model_parallel():
-    import torch.distributed as dist
-    from megatron.core import parallel_state
+    from convert_helpers import single_process_model_parallel
 
-    assert not dist.is_initialized()
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
-    try:
-        parallel_state.initialize_model_parallel(1, 1)
+    with single_process_model_parallel():
         yield
-    finally:
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
 
 
 def test_megatron_forward_gives_the_hf_logits(imported, model_parallel):

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from argparse import Namespace
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_bpe_cache(tmp_path_factory):
+    """The fast path's derived-ranks cache in a session folder, not ~/.cache (child processes inherit it)."""
+    from recipes.data.fast_bpe import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("bpe-cache"))
+    yield os.environ[CACHE_ENV]
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")
@@ -22,13 +37,23 @@ def bundled_dir():
 
 
 def megatron_core_tokenizer(folder, include_special_tokens: bool = False):
-    """megatron-core's tokenizer as core_v0.16.1 tools/preprocess_data.py builds it (its argparse defaults)."""
+    """megatron-core's tokenizer as core_v0.15.3 tools/preprocess_data.py builds it (its argparse defaults).
+
+    ``include_special_tokens``: megatron-core's own ``HuggingFaceTokenizer(include_special_tokens=True)``
+    (``tokenizer(text).input_ids``), what core_v0.16's ``--tokenizer-hf-include-special-tokens`` builds;
+    megatron-core 0.15.3's ``build_tokenizer`` drops that argument, so it is passed to the class directly.
+    """
+    if include_special_tokens:
+        from megatron.core.tokenizers import MegatronTokenizer
+
+        return MegatronTokenizer.from_pretrained(tokenizer_path=str(folder), metadata_path={"library": "huggingface"},
+                                                 vocab_file=None, merges_file=None, include_special_tokens=True)
     from megatron.core.tokenizers.text.utils.build_tokenizer import build_tokenizer
 
     return build_tokenizer(Namespace(
         tokenizer_type="HuggingFaceTokenizer", tokenizer_model=str(folder), vocab_file=None, merge_file=None,
-        tokenizer_special_tokens=None, tokenizer_hf_use_fast=False, trust_remote_code=False,
-        tokenizer_hf_include_special_tokens=include_special_tokens, tokenizer_metadata=None))
+        tiktoken_pattern=None, tiktoken_num_special_tokens=1000, tiktoken_special_tokens=None,
+        trust_remote_code=False, tokenizer_metadata=None, vocab_size=None))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""The oracle: Megatron-LM core_v0.16.1 ``tools/preprocess_data.py`` itself, run as a user runs it.
+"""The oracle: Megatron-LM core_v0.15.3 ``tools/preprocess_data.py`` itself, run as a user runs it.
+
+core_v0.15.3 is the tag of the pinned megatron-core (constraints.txt).
 
 The file is vendored verbatim under ``megatron_lm/`` (see its README): it drives megatron-core's own
 tokenizer system and ``IndexedDatasetBuilder`` from the installed wheel, with its ``Encoder`` in a
@@ -36,9 +38,14 @@ class ToolRuns:
                                               stderr=subprocess.STDOUT, text=True)
 
     def result(self, name: str) -> None:
+        code, output = self.outcome(name)
+        assert code == 0, f"Megatron-LM tool run {name} failed:\n{output[-3000:]}"
+
+    def outcome(self, name: str) -> tuple[int, str]:
+        """(exit status, stdout and stderr) of a run, once it ended."""
         process = self.running[name]
         output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, f"Megatron-LM tool run {name} failed:\n{output[-3000:]}"
+        return process.returncode, output
 
 
 def instruct_like_tokenizer(folder: Path, bundled: Path) -> Path:

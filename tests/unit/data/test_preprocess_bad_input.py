@@ -96,6 +96,10 @@ def test_empty_file_among_others_is_counted(tmp_path, capsys):
      "--tokenizer-library sentencepiece: only 'huggingface' is supported"),
     (["--input", "in.jsonl", "--dataset-impl", "lazy"], "--dataset-impl lazy: only 'mmap' is supported"),
     (["--input", "in.jsonl", "--workers", "0"], "--workers 0: must be at least 1"),
+    (["--input", "in.jsonl", "--workers", "-2"], "--workers -2: must be at least 1"),
+    (["--input", "in.jsonl", "--workers", "two"], "--workers two: not a whole number"),
+    (["--input", "in.jsonl", "--log-interval", "-5"], "--log-interval -5: must be at least 0"),
+    (["--input", "in.jsonl", "--partitions", "-1"], "--partitions -1: must be at least 1"),
     (["--input", "in.jsonl", "--json-keys", "text", "text"], "--json-keys text text: a key is repeated"),
     (["--input", "in.jsonl", "--tokenizer-type", "./missing-tokenizer"], "tokenizer directory ./missing-tokenizer"),
     (["--input", "in.jsonl", "--partitions", "2"], "--partitions 2: Megatron-LM then interleaves documents"),
@@ -112,6 +116,34 @@ def test_usage_errors_name_the_flag(tmp_path, capsys, monkeypatch, args, message
     lines = ours(capsys.readouterr().err)
     assert len(lines) == 1 and lines[0].startswith(f"recipes.preprocess: error: {message}"), lines
     assert not (tmp_path / "out").exists()
+
+
+def test_every_numeric_flag_is_checked_against_its_declared_range(tmp_path, capsys):
+    """Each numeric flag declares its range (recipes.argcheck.whole); all bad ones are named together."""
+    from recipes.argcheck import Bounded
+    from recipes.preprocess import build_parser
+
+    numeric = [a.option_strings[-1] for a in build_parser()._actions if a.type in (int, float)]
+    assert numeric == [], f"{numeric}: declare a range with type=whole(...) / real(...)"
+    write_jsonl(tmp_path / "in.jsonl", GOOD)
+    bounded = [a.option_strings[-1] for a in build_parser()._actions if isinstance(a.type, Bounded)]
+    argv = [word for flag in bounded for word in (flag, "-1")]
+    assert run(tmp_path, *argv) == 2
+    lines = ours(capsys.readouterr().err)
+    lowest = {"--log-interval": 0}  # documents between progress lines; 0: none
+    expected = [f"{flag} -1: must be at least {lowest.get(flag, 1)}" for flag in bounded]
+    assert [line.split(": error: ")[1] for line in lines] == expected, lines
+    assert output_files(tmp_path / "out") == []
+
+
+def test_a_missing_site_file_is_named_before_a_slurm_job(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECIPES_SITE_CONFIG", str(tmp_path / "sit.yaml"))
+    write_jsonl(tmp_path / "in.jsonl", GOOD)
+    assert run(tmp_path, "--executor", "slurm", "-a", "acct") == 2
+    lines = ours(capsys.readouterr().err)
+    assert lines == [f"recipes.preprocess: error: RECIPES_SITE_CONFIG={tmp_path / 'sit.yaml'}: no such file; point "
+                     "RECIPES_SITE_CONFIG at a YAML file (or /dev/null for none)"], lines
+    assert output_files(tmp_path / "out") == []
 
 
 def test_hub_dataset_offline_names_the_local_file_route(tmp_path, capsys, monkeypatch):

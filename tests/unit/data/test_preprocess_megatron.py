@@ -1,4 +1,10 @@
-"""Byte identity with Megatron-LM core_v0.16.1 ``tools/preprocess_data.py`` (the real tool, see megatron_tool.py)."""
+"""Byte identity with Megatron-LM core_v0.15.3 ``tools/preprocess_data.py`` (the real tool, see megatron_tool.py).
+
+core_v0.15.3 is the tag of the pinned megatron-core. Its tool has no flag that adds BOS (see
+megatron_lm/README.md), so our two BOS flags, which reproduce core_v0.16's tool, are checked against
+the tokenizers those flags build: megatron-core's ``HuggingFaceTokenizer(include_special_tokens=True)``
+and the vendored ``megatron.training`` legacy ``_HuggingFaceTokenizer``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import megatron_core_tokenizer
 from data_helpers import read_documents, write_jsonl
-from megatron_tool import ToolRuns, instruct_like_tokenizer, tool_command
+from megatron_tool import TOOL, ToolRuns, instruct_like_tokenizer, tool_command
 
 from recipes.data import sample_data_dir
 from recipes.preprocess import main
@@ -37,12 +43,11 @@ RUNS = {
     # With partitions the tool merges each key's partition .idx, which only the last key has: one key.
     "no_eod_partitions": (["--workers", "2", "--partitions", "2", "--keep-sequential-samples", "--json-keys",
                            "title"], ["--partitions", "2", "--keep-sequential-samples", "--workers", "2"], "bundled"),
-    "special_tokens": (["--append-eod", "--workers", "1", "--tokenizer-hf-include-special-tokens"],
-                       ["--append-eod", "--tokenizer-hf-include-special-tokens"], "bundled"),
-    "legacy": (["--append-eod", "--workers", "1", "--legacy-tokenizer"], ["--append-eod", "--legacy-tokenizer"],
-               "bundled"),
     "instruct_eos": (["--append-eod", "--workers", "1"], ["--append-eod"], "instruct"),
 }
+# The pinned tool's BOS routes, which fail there (name -> tool flags).
+BOS_RUNS = {"special_tokens": ["--append-eod", "--workers", "1", "--tokenizer-hf-include-special-tokens"],
+            "legacy": ["--append-eod", "--workers", "1", "--legacy-tokenizer"]}
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +56,11 @@ def tool_outputs(tmp_path_factory, bundled_dir):
     root = tmp_path_factory.mktemp("megatron")
     tokenizers = {"bundled": bundled_dir, "instruct": instruct_like_tokenizer(root / "instruct", bundled_dir)}
     runs = ToolRuns()
-    for name, (tool_flags, _, tokenizer) in RUNS.items():
+    runs_and_tokenizers = [(name, flags, tokenizers[tokenizer]) for name, (flags, _, tokenizer) in RUNS.items()]
+    for name, tool_flags, tokenizer in runs_and_tokenizers + [(n, f, bundled_dir) for n, f in BOS_RUNS.items()]:
         folder = root / name
         source = write_jsonl(folder / "in.jsonl", corpus_rows())
-        runs.start(name, tool_command(source, folder / "tool", tokenizers[tokenizer], *tool_flags), cwd=folder)
+        runs.start(name, tool_command(source, folder / "tool", tokenizer, *tool_flags), cwd=folder)
     return root, tokenizers, runs
 
 
@@ -87,8 +93,6 @@ def test_default_documents_have_no_bos_and_end_with_the_tokenizers_eod(tool_outp
     root, tokenizers, runs = tool_outputs
     runs.result("default")
     documents, dtype = read_documents(root / "default/tool_text_document")
-    runs.result("special_tokens")
-    with_bos, _ = read_documents(root / "special_tokens/tool_text_document")
     runs.result("instruct_eos")
     instruct, _ = read_documents(root / "instruct_eos/tool_text_document")
 
@@ -96,9 +100,45 @@ def test_default_documents_have_no_bos_and_end_with_the_tokenizers_eod(tool_outp
     assert documents[21] == []  # the empty text: a document without tokens
     assert documents[23][0] == 128000  # "<|begin_of_text|>" written in the text itself
     assert all(doc[0] != 128000 and doc[-1] == 128001 for i, doc in enumerate(documents) if doc and i != 23)
-    assert all(doc[0] == 128000 for doc in with_bos) and with_bos[21] == [128000, 128001]
     assert all(doc[-1] == 128009 for doc in instruct if doc)
     assert megatron_core_tokenizer(tokenizers["instruct"]).eod == 128009
+
+
+def test_the_pinned_tool_has_no_working_bos_flag(tool_outputs):
+    """Why our BOS flags are checked against tokenizers, not the pinned tool's bytes (megatron_lm/README.md)."""
+    root, _, runs = tool_outputs
+    code, output = runs.outcome("special_tokens")
+    assert code == 2 and "unrecognized arguments: --tokenizer-hf-include-special-tokens" in output
+    code, output = runs.outcome("legacy")
+    assert "has no attribute 'tokenizer'" in output  # the partition process died; the tool's status is 0
+    assert not list((root / "legacy").glob("tool_*"))
+
+
+def legacy_tokenizer(folder):
+    """megatron.training's legacy ``_HuggingFaceTokenizer`` (vendored from core_v0.15.3)."""
+    import sys
+
+    sys.path.insert(0, str(TOOL.parents[1]))
+    try:
+        from megatron.training.tokenizer.tokenizer import _HuggingFaceTokenizer
+    finally:
+        sys.path.remove(str(TOOL.parents[1]))
+    return _HuggingFaceTokenizer(str(folder))
+
+
+@pytest.mark.parametrize("flag", ["--tokenizer-hf-include-special-tokens", "--legacy-tokenizer"])
+def test_bos_flags_write_the_ids_of_the_tokenizer_the_flag_builds(tmp_path, bundled_dir, flag):
+    rows = corpus_rows()
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    reference = (megatron_core_tokenizer(bundled_dir, include_special_tokens=True)
+                 if flag.startswith("--tokenizer-hf") else legacy_tokenizer(bundled_dir))
+
+    assert main(["--input", str(source), "--output-prefix", str(tmp_path / "o"), "--append-eod", flag]) == 0
+
+    documents, _ = read_documents(tmp_path / "o_text_document")
+    want = [list(reference.tokenize(row["text"])) + [reference.eod] for row in rows]
+    assert documents == want
+    assert all(doc[0] == 128000 for doc in documents) and documents[21] == [128000, 128001]
 
 
 def test_eod_is_the_one_nemo_reads_as_eod(tmp_path, bundled_dir):
@@ -114,15 +154,16 @@ def test_eod_is_the_one_nemo_reads_as_eod(tmp_path, bundled_dir):
     assert [doc[:-1] for doc in documents] == [nemo.text_to_ids("第一 first"), nemo.text_to_ids("second")]
 
 
-@pytest.mark.parametrize("include_special", [False, True])
-def test_rust_tokenizer_ids_equal_megatron_core_tokenize(bundled_dir, include_special):
-    from recipes.data.doc_tokenizer import RustTokenizer, TokenizerChoice, open_tokenizer
+@pytest.mark.parametrize("include_special,backend", [(False, "auto"), (False, "hf"), (True, "auto")])
+def test_rust_tokenizer_ids_equal_megatron_core_tokenize(bundled_dir, include_special, backend):
+    from recipes.data.doc_tokenizer import FastTokenizer, RustTokenizer, TokenizerChoice, open_tokenizer
 
     texts = [row[key] for row in corpus_rows() for key in ("text", "title") if isinstance(row[key], str)]
     reference = megatron_core_tokenizer(bundled_dir, include_special_tokens=include_special)
 
-    ours = open_tokenizer(TokenizerChoice(str(bundled_dir), include_special_tokens=include_special))
+    ours = open_tokenizer(TokenizerChoice(str(bundled_dir), include_special_tokens=include_special), backend)
 
-    assert isinstance(ours, RustTokenizer)
+    # The fast path (tiktoken) by default; tokenizers with --tokenizer-backend hf or when BOS is added.
+    assert isinstance(ours, FastTokenizer if backend == "auto" and not include_special else RustTokenizer)
     assert ours.encode(texts) == [list(reference.tokenize(text)) for text in texts]
     assert (ours.eod, ours.vocab_size) == (reference.eod, reference.vocab_size)

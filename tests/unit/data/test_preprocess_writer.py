@@ -47,7 +47,7 @@ def test_bytes_equal_indexed_dataset_builder(tmp_path, monkeypatch, vocab):
     monkeypatch.setattr(indexed, "BLOCK", 7)  # stream the index in many small blocks
     documents = random_documents(vocab, 300, vocab)
     dtype = DType.optimal_dtype(vocab)
-    assert optimal_dtype(vocab) is dtype
+    assert optimal_dtype(vocab) == dtype.__name__
 
     write_with_builder(documents, tmp_path / "ref", dtype)
     write_with_ours(documents, tmp_path / "ours", dtype, chunk=17)

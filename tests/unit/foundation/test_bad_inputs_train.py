@@ -4,6 +4,7 @@ Every case runs the real entry point in-process (validation needs no GPU); each 
 flag the line must start with, so a check that reported the wrong flag fails too.
 """
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,15 @@ CASES = [  # (entry, argv, the problem line's start)
     ("pretrain", PRE + ["-D", "{mmap}", "--time", "01:00:00"], "-t/--time: not used by --executor local"),
     ("pretrain", PRE + ["-D", "{mmap}", "--packager", "git"], "--packager: not used by --executor local"),
     ("pretrain", PRE + ["-D", "{mmap}", "--wandb"], "--wandb: the hf backend does not support it"),
+    ("pretrain", MEG + ["--mock_data", "--gpu_memory", "nan"], "--gpu_memory: nan is not a positive number"),
+    ("pretrain", MEG + ["--mock_data", "--gpu_memory", "-80"], "--gpu_memory: -80.0 is not a positive number"),
+    ("pretrain", MEG + ["--mock_data", "--retries", "-1"], "--retries -1: must be at least 0"),
+    ("pretrain", PRE + ["-D", "{mmap}", "-N", "-1"], "-N/--num_nodes: -1 must be >= 1"),
+    ("pretrain", PRE + ["-D", "{mmap}", "-G", "0"], "-G/--num_gpus: 0 must be >= 1"),
+    ("pretrain", PRE + ["-D", "{mmap}", "--max_steps", "-3"], "--max_steps: -3 must be > 0"),
+    ("pretrain", PRE + ["-D", "{mmap}", "--val_check_interval", "-1"], "--val_check_interval: -1 must be > 0"),
+    ("pretrain", PRE + ["-D", "{mmap}", "--ckpt_every_n_steps", "0"], "--ckpt_every_n_steps: 0 must be > 0"),
+    ("pretrain", MEG + ["--mock_data", "-T", "-1"], "-T/--tensor_model_parallel_size: -1 must be >= 1"),
     ("pretrain", MEG + ["--mock_data", "--fp8_recipe", "mxfp8"], "--fp8_recipe: has an effect only with --fp8"),
     ("pretrain", ["--executor", "docker", "-i", "img", "--packager", "git", "--mock_data", "--dryrun"],
      "--packager: not used by --executor docker"),
@@ -62,6 +72,10 @@ CASES = [  # (entry, argv, the problem line's start)
     ("pretrain", PRE + ["-D", "{mmap}", "--env", "NOVALUE"], "--env: 'NOVALUE' is not KEY=VALUE"),
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.max_steps=abc"], "override 'trainer.max_steps=abc': expected int"),
     ("finetune", PRE + ["-D", "{sft}", "--peft", "lora", "peft.dim=abc"], "override 'peft.dim=abc': expected int"),
+    ("finetune", PRE + ["-D", "{sft}", "data.prompt_template={{input}} }} {{output}}"],  # argv is .format()ted
+     "override 'data.prompt_template={input} } {output}': a brace outside a {field} placeholder"),
+    ("finetune", PRE + ["-D", "{sft}", "data.prompt_template=Q: {{input}} A: {{answer}}"],
+     "override 'data.prompt_template=Q: {input} A: {answer}': needs {input} once and must end with {output}"),
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.max_steps=0"], "override 'trainer.max_steps=0': 0 must be > 0"),
     ("pretrain", PRE + ["-D", "{mmap}", "optim.config.lr=nan"], "override 'optim.config.lr=nan': nan must be"),
     ("pretrain", PRE + ["-D", "{mmap}", "trainer.devices=4"], "override 'trainer.devices=4': set by -G/--num_gpus"),
@@ -132,3 +146,90 @@ def test_unexpected_errors_are_one_line_and_the_traceback_is_behind_debug(data, 
     monkeypatch.setenv("RECIPES_DEBUG", "1")
     assert pretrain.main(argv) == 1
     assert "Traceback (most recent call last)" in capfd.readouterr().err
+
+
+def _site_path(kind: str, root: Path) -> tuple[Path, str]:
+    """A RECIPES_SITE_CONFIG that names no usable file, made the way it happens, and the expected words."""
+    path = root / "site.yaml"
+    if kind == "folder":
+        path.mkdir()
+        return path, "is a folder, not a settings file"
+    if kind == "not_utf8":
+        path.write_bytes(b"account: caf\xe9\n")
+        return path, "not UTF-8 text"
+    if kind == "dangling_link":
+        path.symlink_to(root / "moved-away.yaml")
+        return path, "no such file"
+    return root / "typo-site.yaml", "no such file"
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder", "not_utf8", "dangling_link"])
+@pytest.mark.parametrize("entry", ["pretrain", "finetune"])
+def test_a_site_file_that_cannot_be_read_is_one_line_naming_the_variable(kind, entry, data, isolated, monkeypatch,
+                                                                         capfd):
+    path, words = _site_path(kind, isolated)
+    monkeypatch.setenv("RECIPES_SITE_CONFIG", str(path))
+    argv = MEG + (["--mock_data"] if entry == "pretrain" else ["-M", "tiny", "-D", data["sft"]])
+    errors = errors_of(entry, argv, isolated, capfd)
+    assert errors == [f"RECIPES_SITE_CONFIG={path}: {words}; point RECIPES_SITE_CONFIG at a YAML file "
+                      "(or /dev/null for none)"], errors
+
+
+def test_the_default_site_file_may_be_absent_but_not_a_folder(data, isolated, monkeypatch, capfd):
+    from executors.site import site_settings
+
+    monkeypatch.delenv("RECIPES_SITE_CONFIG")
+    monkeypatch.setenv("HOME", str(isolated / "home"))
+    assert site_settings() == ({}, [])  # no ~/.config/llama-recipes/site.yaml: no site settings, no problem
+    (isolated / "home/.config/llama-recipes/site.yaml").mkdir(parents=True)
+    errors = errors_of("pretrain", MEG + ["--mock_data"], isolated, capfd)
+    assert len(errors) == 1 and errors[0].startswith(f"{isolated}/home/.config/llama-recipes/site.yaml: is a folder")
+
+
+@pytest.fixture
+def hf_folders(isolated) -> dict[str, Path]:
+    """Local HF model folders as an interrupted download or copy leaves them (config.json written)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    made = {}
+    for name in ("truncated", "no_weights", "missing_shard"):
+        made[name] = isolated / "hf" / name
+        made[name].mkdir(parents=True)
+        (made[name] / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    save_file({"w": torch.ones(64, 64)}, made["truncated"] / "model.safetensors")
+    weights = made["truncated"] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    (made["missing_shard"] / "model.safetensors.index.json").write_text(json.dumps(index))
+    save_file({"a": torch.ones(2)}, made["missing_shard"] / "model-00001-of-00002.safetensors")
+    return made
+
+
+@pytest.mark.parametrize("backend", ["hf", "megatron"])
+@pytest.mark.parametrize("kind, words", [("truncated", "model.safetensors: truncated (5,000 bytes"),
+                                         ("no_weights", "config.json but no weights"),
+                                         ("missing_shard", "1 of 2 weight shards listed")])
+def test_a_local_hf_folder_with_incomplete_weights_is_refused_before_the_job(kind, words, backend, data, hf_folders,
+                                                                           isolated, capfd):
+    """The check convert and evaluate use (recipes.hf_weights), before an import or training job starts."""
+    folder = hf_folders[kind]
+    argv = (PRE + ["-D", data["sft"]] if backend == "hf" else MEG + ["-M", "llama32_1b", "-D", data["sft"]])
+    errors = errors_of("finetune", argv + ["--hf_model_id", str(folder)], isolated, capfd)
+    assert len(errors) == 1 and errors[0].startswith(f"--hf_model_id {folder}") and words in errors[0], errors
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda c: (c / "weights/__0_0.distcp").write_bytes(b"\0" * 10), "weights/__0_0.distcp is truncated"),
+    (lambda c: (c / "context/io.json").unlink(), "context/io.json is missing"),
+    (lambda c: shutil.rmtree(c / "weights"), "a NeMo checkpoint without weights/"),
+])
+def test_a_half_written_nemo_checkpoint_is_refused_before_the_job(damage, words, data, isolated, capfd):
+    from testlib import write_nemo_checkpoint
+
+    ckpt = write_nemo_checkpoint(isolated / "ckpt")
+    damage(ckpt)
+    errors = errors_of("finetune", MEG + ["-M", "llama32_1b", "-D", data["sft"], "-n", str(ckpt)], isolated, capfd)
+    assert len(errors) == 1 and errors[0].startswith(f"-n/--nemo_model {ckpt}: {words}"), errors

@@ -4,9 +4,12 @@ sbatch scripts and NeMo-Run's serialised task configs)."""
 
 from __future__ import annotations
 
+import os
 import re
 
+import torch
 import yaml
+from safetensors.torch import save_file
 
 from testlib import run_module, write_mmap
 
@@ -15,9 +18,10 @@ def test_import_task_is_a_cpu_job_writing_inside_the_mounts(tmp_path):
     hf = tmp_path / "hf_model"
     hf.mkdir()
     (hf / "config.json").write_text("{}")
+    save_file({"w": torch.zeros(2)}, str(hf / "model.safetensors"))  # a real, readable weights file
     write_mmap(tmp_path / "data" / "wiki_text_document", [[1, 2, 3, 4]] * 4)
     env = {"NEMORUN_HOME": str(tmp_path / "home"), "NEMO_HOME": str(tmp_path / "nemo_home"),
-           "RECIPES_RESULTS_DIR": str(tmp_path / "results"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml")}
+           "RECIPES_RESULTS_DIR": str(tmp_path / "results"), "RECIPES_SITE_CONFIG": os.devnull}
     proc = run_module("recipes.pretrain", "--executor", "slurm", "-a", "acct", "-p", "gpu", "--cpu_partition", "cpu",
                       "-i", "image.sqsh", "-N", "2", "-G", "8", "-D", str(tmp_path / "data" / "wiki_text_document"),
                       "--hf_model_id", str(hf), "--max_steps", "5", "--packager", "none", "--dryrun", "--yes",

@@ -4,6 +4,7 @@ Oracles: bash itself (it parses and runs the rendered lines), Python's shlex (th
 shell sees), a canary file that a command substitution would create, and the file system.
 """
 
+import os
 import re
 import shlex
 import subprocess
@@ -62,7 +63,7 @@ def test_hostile_values_are_refused_before_anything_runs(extra, flag, isolated, 
 
 def test_git_packager_dryrun_never_runs_a_hostile_name(tmp_path):
     """NeMo-Run's GitArchivePackager builds `gzip ... > NAME` unquoted; the name is refused before it runs."""
-    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml"),
+    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": os.devnull,
            "RECIPES_RESULTS_DIR": str(tmp_path / "results")}
     args = [a if a != "none" else "git" for a in SLURM]
     proc = run_module("recipes.pretrain", *args, "--allow_dirty", "-E", canary_command(tmp_path), env=env,
@@ -75,7 +76,7 @@ def test_git_packager_dryrun_never_runs_a_hostile_name(tmp_path):
 def test_rendered_sbatch_script_keeps_hostile_values_literal(tmp_path):
     """A real dry-run writes the sbatch script; bash runs its export lines and must create nothing."""
     hostile = {"FOO": canary_command(tmp_path), "BAR": "a b;c 'q' \"d\" `touch x` $HOME \\ |&>"}
-    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml"),
+    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": os.devnull,
            "RECIPES_RESULTS_DIR": str(tmp_path / "results")}
     flags = [x for key, value in hostile.items() for x in ("--env", f"{key}={value}")]
     proc = run_module("recipes.pretrain", *SLURM, *flags, "--sbatch", f"comment={canary_command(tmp_path)}",

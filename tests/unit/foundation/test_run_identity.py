@@ -5,6 +5,7 @@ differs and the two ways on; ``--restart`` keeps the old directory and starts ov
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from testlib import run_module, write_sft_folder
@@ -18,7 +19,7 @@ def snapshot(root: Path) -> dict[str, int]:
 
 def finetune(tmp_path: Path, *argv: str):
     env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_RESULTS_DIR": str(tmp_path / "results"),
-           "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml")}
+           "RECIPES_SITE_CONFIG": os.devnull}
     return run_module("recipes.finetune", *TINY, *argv, "--yes", env=env, cwd=tmp_path)
 
 
@@ -27,7 +28,7 @@ def test_lora_then_full_sft_is_refused_then_restart(tmp_path):
     first = finetune(tmp_path, "--peft", "lora", "-D", str(data))
     assert first.returncode == 0, first.stderr[-3000:]
     run_dir = tmp_path / "results" / "llama31_finetuning"
-    recorded = json.loads((run_dir / "run.json").read_text())["identity"]
+    recorded = json.loads((run_dir / "identity" / "run.json").read_text())["identity"]
     assert recorded["task"] == "lora" and recorded["dataset"] == str(data)
 
     before = snapshot(tmp_path / "results")
@@ -46,9 +47,9 @@ def test_lora_then_full_sft_is_refused_then_restart(tmp_path):
     restarted = finetune(tmp_path, "--peft", "none", "-D", str(data), "--restart")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     (kept,) = [p for p in (tmp_path / "results").iterdir() if p.name.startswith("llama31_finetuning.old-")]
-    assert json.loads((kept / "run.json").read_text())["identity"]["task"] == "lora"
+    assert json.loads((kept / "identity" / "run.json").read_text())["identity"]["task"] == "lora"
     assert (kept / "checkpoints").is_dir(), "the old run is kept whole"
-    assert json.loads((run_dir / "run.json").read_text())["identity"]["task"] == "sft"
+    assert json.loads((run_dir / "identity" / "run.json").read_text())["identity"]["task"] == "sft"
 
 
 def test_matching_relaunch_resumes(tmp_path):

@@ -26,7 +26,7 @@ def dryrun(tmp: Path, nodes: int) -> tuple[str, str]:
     """(sbatch script written, stdout) of the slurm dry-run for ``nodes`` × 8 GPUs."""
     work = tmp / f"n{nodes}"
     write_mmap(work / "data" / "wiki_text_document", [[1, 2, 3, 4]] * 4)
-    env = {"NEMORUN_HOME": str(work / "home"), "RECIPES_SITE_CONFIG": str(work / "none.yaml"),
+    env = {"NEMORUN_HOME": str(work / "home"), "RECIPES_SITE_CONFIG": os.devnull,
            "RECIPES_RESULTS_DIR": str(work / "results")}
     proc = run_module("recipes.pretrain", "--executor", "slurm", "-a", "acct", "-p", "batch", "-i", IMAGE,
                       "-N", str(nodes), "-G", "8", "-D", str(work / "data" / "wiki_text_document"),
@@ -47,7 +47,7 @@ def scripts(tmp_path_factory):
 def test_sbatch_matches_golden(nodes, scripts):
     script, stdout = scripts[nodes]
     assert script in stdout, "the dry-run prints the script it wrote"
-    assert "_target_: nemo.collections.llm.api.pretrain" in stdout, "and the resolved recipe as YAML"
+    assert "_target_: recipes.mcore.train.pretrain" in stdout, "and the resolved recipe as YAML"
     golden = GOLDEN / f"pretrain_{nodes}node_8gpu_container.sbatch"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(script)

@@ -1,5 +1,6 @@
 """Secrets never reach a file, a log or a child's command line; `recipes` is this repository's."""
 
+import os
 import re
 
 import recipes
@@ -18,7 +19,7 @@ def test_recipes_imports_from_this_repository():
 
 def test_slurm_dryrun_with_token_in_env_and_flag_leaks_nothing(tmp_path):
     write_mmap(tmp_path / "data" / "wiki_text_document", [[1, 2, 3]] * 4)
-    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml"),
+    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": os.devnull,
            "HF_TOKEN": SENTINEL, "WANDB_API_KEY": WANDB_SENTINEL}
     proc = run_module("recipes.finetune", "--executor", "slurm", "-a", "acct", "-i", "nvcr.io/nvidia/nemo:25.09",
                       "-G", "8", "-T", "2", "--peft", "none", "-D", str(tmp_path / "data"),
@@ -45,7 +46,7 @@ def test_local_run_passes_the_token_by_name_and_writes_it_nowhere(tmp_path):
     from testlib import write_sft_folder
 
     data = write_sft_folder(tmp_path / "sft", rows=6)
-    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml"),
+    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": os.devnull,
            "HF_TOKEN": SENTINEL, "WANDB_API_KEY": WANDB_SENTINEL}
     proc = run_module("recipes.finetune", "-M", "tiny", "--peft", "lora", "-D", str(data), "--max_steps", "2",
                       "-s", "64", "--hf_token", SENTINEL, "--results_dir", str(tmp_path / "results"), "--yes",

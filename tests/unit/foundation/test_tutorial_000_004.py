@@ -21,7 +21,7 @@ from recipes.cli import build_parser
 from recipes.errors import ValidationErrors
 from recipes.plan import make_plan
 from recipes.validate import validate
-from testlib import run_module
+from testlib import run_module, write_nemo_checkpoint
 
 pytest.importorskip("nemo.collections.llm")
 
@@ -120,9 +120,7 @@ def synthetic(isolated):
 def test_tutorial_000_finetune_from_its_nemo_model(synthetic):
     """000 line 119: `nemo_2_example.py --finetune --model-path /path/to/your/pretrained.nemo`: full finetuning
     (no PEFT) restored from that checkpoint (`restore_from_path`, line 111)."""
-    ckpt = synthetic.parent.parent.parent / "pretrained"
-    (ckpt / "context").mkdir(parents=True)
-    (ckpt / "weights").mkdir()
+    ckpt = write_nemo_checkpoint(synthetic.parent.parent.parent / "pretrained")
     with pytest.raises(ValidationErrors) as refused:
         from recipes.entry import main
 

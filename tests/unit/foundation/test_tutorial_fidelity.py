@@ -17,7 +17,7 @@ from recipes.cli import build_parser
 from recipes.megatron import build_recipe
 from recipes.plan import make_plan
 from recipes.validate import validate
-from testlib import files_containing, run_module, write_mmap, write_sft_folder
+from testlib import files_containing, run_module, write_mmap, write_nemo_checkpoint, write_sft_folder
 
 pytest.importorskip("nemo.collections.llm")
 
@@ -34,8 +34,7 @@ TOKEN = "hf_" + __import__("secrets").token_hex(12)  # the corpus written below:
 def tutorial_tree(isolated, monkeypatch):
     """The tutorial's working tree: a NeMo checkpoint folder, preprocessed data, data/alpaca."""
     monkeypatch.setenv("NEMO_HOME", str(isolated / "nemo_home"))
-    (isolated / "nemo_ckpt" / "Llama-3.1-8B-Instruct" / "context").mkdir(parents=True)
-    (isolated / "nemo_ckpt" / "Llama-3.1-8B-Instruct" / "weights").mkdir()
+    write_nemo_checkpoint(isolated / "nemo_ckpt" / "Llama-3.1-8B-Instruct")
     write_mmap(isolated / "data/custom_dataset/preprocessed/wikinews_text_document",
                [[128000 + (i % 5)] * DOC_TOKENS for i in range(DOCS)])
     write_sft_folder(isolated / "data" / "alpaca", rows=300)
@@ -99,7 +98,7 @@ def test_tutorial_finetuning_continues_from_pretraining(tutorial_tree, executor,
     newer = ckpts / "model_name=0--val_loss=1.55-step=99-consumed_samples=200.0-last"
     unfinished = ckpts / "model_name=0--val_loss=1.50-step=149-consumed_samples=300.0-last"
     for path in (older, newer, unfinished):
-        path.mkdir(parents=True)
+        write_nemo_checkpoint(path)
     (ckpts / (unfinished.name + "-unfinished")).touch()  # NeMo's marker of a save in progress
     import os
     import time

@@ -2,6 +2,7 @@
 executors/ standing alone.
 """
 
+import os
 import subprocess
 import sys
 
@@ -51,7 +52,7 @@ def test_megatron_override_values_are_validated_like_flags(isolated, capfd):
 
 
 def test_an_accepted_override_is_in_the_printed_recipe(tmp_path):
-    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": str(tmp_path / "none.yaml"),
+    env = {"NEMORUN_HOME": str(tmp_path / "home"), "RECIPES_SITE_CONFIG": os.devnull,
            "RECIPES_RESULTS_DIR": str(tmp_path / "results")}
     proc = run_module("recipes.pretrain", *MEG, "--mock_data", "-G", "8",
                       "trainer.strategy.tensor_model_parallel_size=2", env=env, cwd=tmp_path)

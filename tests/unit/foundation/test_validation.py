@@ -47,7 +47,9 @@ CASES = [
     ("pretrain", ["-n", "{tmp}/ckpt", "--hf_model_id", "meta-llama/Llama-3.1-70B"], "disagrees with -n/--nemo_model"),
     ("pretrain", ["-M", "llama4_400b"], "-M/--model: unknown model 'llama4_400b'"),
     ("pretrain", ["-n", "{tmp}/missing_ckpt"], "-n/--nemo_model: "),
-    ("pretrain", ["-M", "tiny", "--cpu", "--backend", "megatron"], "--cpu: Megatron-Core needs CUDA GPUs"),
+    ("pretrain", ["-M", "llama32_1b", "--cpu", "--backend", "megatron"], "--cpu: the Megatron backend runs on CPU for "
+     "debug-size models only"),
+    ("pretrain", ["-M", "tiny", "--cpu", "--backend", "megatron", "--fp8", "--mock_data"], "--fp8: needs a Hopper GPU"),
     ("finetune", ["-D", "{tmp}/data/alpaca", "--packed_sequence", "-m", "2", "-g", "16"], "--packed_sequence: needs"),
 ]
 

@@ -1,7 +1,6 @@
 # Copyright (c) 2022, NVIDIA CORPORATION. All rights reserved.
-# From Megatron-LM core_v0.16.1 megatron/training/tokenizer/tokenizer.py: build_tokenizer reduced to its
-# HuggingFaceTokenizer branch (print_rank_0 -> print), _vocab_size_with_padding and _HuggingFaceTokenizer
-# verbatim.
+# From Megatron-LM core_v0.15.3 megatron/training/tokenizer/tokenizer.py: build_tokenizer reduced to its
+# HuggingFaceTokenizer branch, _vocab_size_with_padding and _HuggingFaceTokenizer verbatim.
 
 import math
 
@@ -10,7 +9,8 @@ from megatron.core.datasets.megatron_tokenizer import MegatronLegacyTokenizer
 
 def build_tokenizer(args, **kwargs):
     """Initialize tokenizer."""
-    print('> building {} tokenizer ...'.format(args.tokenizer_type))
+    if args.rank == 0:
+        print('> building {} tokenizer ...'.format(args.tokenizer_type), flush=True)
 
     # Select and instantiate the tokenizer.
     if args.tokenizer_type == 'HuggingFaceTokenizer':
@@ -25,7 +25,6 @@ def build_tokenizer(args, **kwargs):
         args.padded_vocab_size = _vocab_size_with_padding(tokenizer.vocab_size, args)
 
     return tokenizer
-
 
 
 def _vocab_size_with_padding(orig_vocab_size, args, logging_enabled=True):
@@ -110,5 +109,3 @@ class _HuggingFaceTokenizer(MegatronLegacyTokenizer):
     @property
     def pad(self):
         return self._tokenizer.pad_token_id
-
-

@@ -1,0 +1,214 @@
+"""The fast path: tiktoken for byte-level BPE tokenizers of its family, ``tokenizers`` for the rest.
+
+tiktoken encodes Llama 3's BPE 2-3x faster than the ``tokenizers`` library and gives the same ids
+when the tokenizer files have the shape :mod:`recipes.data.bpe_files` verifies. Its regex engine
+(Rust regex / fancy-regex) and ``tokenizers``' (Oniguruma) still classify some code points differently:
+their Unicode tables are of different versions, and differential fuzzing found letters and digits
+added in Unicode 16 (U+13554, Egyptian hieroglyphs; U+10D40, Garay digits) splitting text differently
+(``X's`` -> ``X'`` ``s`` on one side, ``X`` ``'s`` on the other). So a document holding a code point
+unassigned in Unicode 14.0 (:mod:`recipes.data.unassigned`; a superset of everything either engine
+added since) or in ``EXTRA_RANGES`` goes to ``tokenizers``, the reference. That rule is checked for
+the engine versions in ``VERIFIED_ENGINES`` by probing every code point (``scripts/fuzz_fast_bpe.py
+--probe-code-points``); with other versions nothing is vouched for and every document takes the
+reference path. ``tests/unit/data/test_fast_bpe.py`` is the differential proof.
+
+Deriving and checking the ranks takes seconds, so the result is kept in a cache file named by the
+SHA-256 of the tokenizer files and the engine versions (``$RECIPES_CACHE_DIR``, default
+``~/.cache/llama-recipes-nemo``); a hit costs a hash of ``tokenizer.json`` and a ``pickle`` load of plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import re
+from bisect import bisect_right
+from functools import lru_cache
+from pathlib import Path
+
+from recipes.data.bpe_files import KNOWN_PATTERNS, NotTiktokenBpe, derive
+
+CACHE_ENV = "RECIPES_CACHE_DIR"
+CACHE_FORMAT = 1
+VERIFIED_ENGINES = {"tiktoken": "0.7.0", "tokenizers": "0.22.2"}
+# Beyond the unassigned code points: ranges the code point probe found for these engines (none so far).
+EXTRA_RANGES: tuple = ()
+
+
+@lru_cache(maxsize=1)
+def _route_ranges() -> tuple[list[int], list[int]]:
+    """(starts, ends) of the code points to route, sorted: Unicode 14 unassigned plus EXTRA_RANGES."""
+    from recipes.data.unassigned import UNASSIGNED
+
+    items = (item.partition("-") for item in "".join(UNASSIGNED).split())
+    ranges = [(int(lo, 16), int(hi or lo, 16)) for lo, _, hi in items]
+    ranges = sorted(ranges + list(EXTRA_RANGES))
+    return [lo for lo, _ in ranges], [hi for _, hi in ranges]
+
+
+def unvouched(point: int) -> bool:
+    starts, ends = _route_ranges()
+    index = bisect_right(starts, point) - 1
+    return index >= 0 and point <= ends[index]
+
+
+def routed_texts(texts: list[str]) -> list[int]:
+    """Indices of the texts holding a code point the fast path cannot vouch for.
+
+    A character test per distinct character of the whole batch (a set built in C), then a regex of
+    just the characters found, if any: a regex of all ~700 ranges scans at ~4 s/MB.
+    """
+    bad = [char for char in set("".join(texts)) if char > "\u0377" and unvouched(ord(char))]
+    if not bad:
+        return []
+    pattern = re.compile("[" + "".join(map(re.escape, bad)) + "]")
+    return [index for index, text in enumerate(texts) if pattern.search(text)]
+
+
+def engines_verified() -> str | None:
+    """None when the installed engines are the verified ones, else why not.
+
+    Read from the dist-info folder names next to the packages: ``importlib.metadata`` costs ~30 ms
+    of start-up and tiktoken has no ``__version__``.
+    """
+    import importlib.util
+
+    for name, version in VERIFIED_ENGINES.items():
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            return f"{name} is not installed"
+        found = [path.name[len(name) + 1:-len(".dist-info")]
+                 for path in Path(spec.origin).parents[1].glob(f"{name}-*.dist-info")]
+        if found != [version]:
+            return f"{name} {', '.join(found) or '(version unknown)'} is not the verified {version}"
+    return None
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "llama-recipes-nemo") / "bpe"
+
+
+def load_spec(folder: str, reference) -> tuple[dict | None, str]:
+    """(tiktoken spec as plain data, "") or (None, why the fast path does not apply), cached by content."""
+    why = engines_verified()
+    if why:
+        return None, why
+    digest = hashlib.sha256(f"{CACHE_FORMAT} {sorted(VERIFIED_ENGINES.items())}".encode())
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        path = Path(folder) / name
+        digest.update(name.encode() + (path.read_bytes() if path.is_file() else b"-"))
+    cached = cache_dir() / f"{digest.hexdigest()}.pickle"
+    try:
+        with open(cached, "rb") as handle:
+            spec = _PlainData(handle).load()
+        return (spec, "") if spec.get("ranks") is not None else (None, spec["why"])
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError, pickle.UnpicklingError):
+        pass
+    spec = _derive_spec(folder, reference())
+    _write_atomically(cached, spec)
+    return (spec, "") if spec.get("ranks") is not None else (None, spec["why"])
+
+
+def _derive_spec(folder: str, backend) -> dict:
+    with open(Path(folder) / "tokenizer.json", encoding="utf-8") as handle:
+        config = json.load(handle)
+    try:
+        spec = derive(config, lambda token: [t.id for t in backend.model.tokenize(token)])
+    except NotTiktokenBpe as exc:
+        return {"why": f"tokenizer.json: {exc}"}
+    return {"pattern": spec.pattern, "ranks": spec.ranks, "specials": spec.specials,
+            "name": KNOWN_PATTERNS[spec.pattern], "unreachable": spec.unreachable, "vocab_size": backend.get_vocab_size(with_added_tokens=True)}
+
+
+def _write_atomically(path: Path, spec: dict) -> None:
+    """Best effort: an unwritable cache only costs the derivation next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_suffix(f".tmp-{os.getpid()}")
+        with open(temp, "wb") as handle:
+            pickle.dump(spec, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temp, path)
+    except OSError:
+        pass
+
+
+class _PlainData(pickle.Unpickler):
+    """Dicts, lists, strings, bytes and numbers only: a cache file cannot name code to run.
+
+    pickle rather than marshal or JSON: it loads Llama 3's 128k byte strings in ~40 ms, marshal in ~250.
+    """
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"{module}.{name} in a tokenizer cache file")
+
+
+def core_bpe_class() -> type:
+    """tiktoken's Rust ``CoreBPE`` class, loaded without running ``tiktoken/__init__.py``.
+
+    ``from tiktoken._tiktoken import CoreBPE`` runs the package first, which imports ``regex`` (~30 ms
+    of start-up). The extension is registered under its own name, so a later ``import tiktoken``
+    uses this module (a PyO3 module cannot be initialized twice in one process).
+    """
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    name = "tiktoken._tiktoken"
+    if name not in sys.modules:
+        package = importlib.util.find_spec("tiktoken")  # finds the folder, runs nothing
+        found = importlib.machinery.PathFinder.find_spec("_tiktoken", package.submodule_search_locations)
+        spec = importlib.util.spec_from_file_location(name, found.origin)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].CoreBPE
+
+
+class FastBpe:
+    """tiktoken with the verified spec; documents it cannot vouch for go to ``reference()``'s encoder.
+
+    tiktoken's Rust ``CoreBPE`` is used directly (the verified version's API): its Python wrapper
+    imports the ``regex`` module (~30 ms of start-up) and makes a thread pool per batch (see
+    :func:`core_bpe_class`). ``encode``
+    releases the GIL, so a thread per core encodes documents in parallel.
+    """
+
+    def __init__(self, spec: dict, reference, threads: int | None = None):
+        from concurrent.futures import ThreadPoolExecutor
+        from threading import Lock
+
+        self.core = core_bpe_class()(spec["ranks"], spec["specials"], spec["pattern"])
+        self.specials = set(spec["specials"])  # matched in text, as tokenizers matches added tokens
+        self._reference, self._backend, self._lock = reference, None, Lock()
+        self.threads = threads or os.cpu_count() or 1  # a pool worker sets 1: the workers use the cores
+        self._pool = ThreadPoolExecutor(self.threads)  # threads start on first use
+        self.routed = 0  # documents sent to the reference
+
+    def _encode_fast(self, texts: list[str]) -> list[list[int]]:
+        encode, specials = self.core.encode, self.specials
+        if len(texts) < 2 or self.threads < 2:
+            return [encode(text, specials) for text in texts]
+        return list(self._pool.map(lambda text: encode(text, specials), texts))
+
+    def _reference_ids(self, texts: list[str]) -> list[list[int]]:
+        with self._lock:  # two chunks may be in flight (recipes.data.encode): load the reference once
+            if self._backend is None:
+                self._backend = self._reference()
+            self.routed += len(texts)
+        return [encoding.ids for encoding in self._backend.encode_batch_fast(texts, add_special_tokens=False)]
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Ids of each text as ``tokenizers`` gives them without special tokens."""
+        routed = routed_texts(texts)
+        if not routed:
+            return self._encode_fast(texts)
+        ids: list = [None] * len(texts)
+        keep = set(routed)
+        fast = [i for i in range(len(texts)) if i not in keep]
+        for i, encoded in zip(fast, self._encode_fast([texts[i] for i in fast])):
+            ids[i] = encoded
+        for i, encoded in zip(routed, self._reference_ids([texts[i] for i in routed])):
+            ids[i] = encoded
+        return ids
