@@ -39,7 +39,7 @@ def _make_factory(model: str, task: str) -> Callable[..., run.Partial]:
 
 def _make_hf_factory(model: str, task: str) -> Callable[..., run.Partial]:
     """The small-model backend (CPU or one GPU per process) for debug models."""
-    from recipes.hf.train import train
+    from recipes.hf.task import train
 
     def factory(dir: Optional[str] = None, name: str = "default", num_nodes: int = 1,
                 num_gpus_per_node: int = 1) -> run.Partial:

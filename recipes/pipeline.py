@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_local(pipeline) -> int:
-    from recipes.pipeline_plan import record_start
+    from recipes.pipeline_status import record_start
     from recipes.pipeline_run import run_stage
 
     record_start(pipeline)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 
 from recipes.errors import UsageError
 from recipes.pipeline_stages import CHECKS, ORDER, TRAINING, Stage, parser_for
 
-RECORD = "pipeline.json"
 SLURM_ONLY = ("account", "partition", "cpu_partition", "time", "container_image", "container_mounts", "packager",
               "allow_dirty", "detach")
 BASELINE_DROPS = ("adapter", "log_dir", "plot_runs", "baseline", "output", "model_path", "overwrite")
@@ -208,22 +205,6 @@ def print_plan(pipeline: Pipeline) -> None:
         what = "skip (up to date)" if spec["action"] == "skip" else f"run ({spec['reason']})"
         print(f"  {number}/{total} {spec['stage']:<12} {what}")
     sys.stdout.flush()
-
-
-def record_start(pipeline: Pipeline, experiment_id: str | None = None) -> None:
-    """``STATE_DIR/pipeline.json``: what this launch does, for ``python -m recipes.status``."""
-    from recipes.atomic import atomic_file
-    from recipes.runrecord import launch_command
-
-    record = {"name": pipeline.name, "file": pipeline.file, "executor": pipeline.executor, "started": time.time(),
-              "command": launch_command(), "experiment_id": experiment_id,
-              "stages": [{k: s[k] for k in ("stage", "command", "action", "reason", "outputs")}
-                         for s in pipeline.specs]}
-    with atomic_file(os.path.join(pipeline.state_dir, RECORD)) as temp:
-        temp.write_text(json.dumps(record, indent=2) + "\n")
-    from recipes.pipeline_status import register
-
-    register(pipeline.name, pipeline.state_dir)
 
 
 def dryrun(pipeline: Pipeline) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from executors.settings import ExecutorSettings
 from executors.site import site_settings
+from recipes.pipeline_status import record_start
 from recipes.remote import dryrun_experiment, run_experiment, use_nemorun_home
 from recipes.shell_safe import slurm_problems
 from recipes.slurm_settings import default_packager, dirty_problem, resolve, settings_problems
@@ -74,8 +75,6 @@ def _tasks(pipeline) -> list[tuple[str, object, object]]:
 
 
 def submit(pipeline) -> int:
-    from recipes.pipeline_plan import record_start
-
     tasks = _tasks(pipeline)
     Path(pipeline.state_dir).mkdir(parents=True, exist_ok=True)
     record_start(pipeline)

@@ -80,6 +80,7 @@ def _problems(call) -> tuple[list[str], object]:
 
 def check_preprocess(stage: Stage, executor: str) -> list[str]:
     from recipes import preprocess
+    from recipes.preprocess_slurm import local_path
     from recipes.atomic import output_problems
     from recipes.pipeline_argv import raising_parser
 
@@ -92,7 +93,7 @@ def check_preprocess(stage: Stage, executor: str) -> list[str]:
     problems += number_problems(parser, args)
     problems += _problems(lambda: preprocess._tokenizer_name(args))[0]
     problems += _problems(lambda: preprocess._check_runtime(args))[0]
-    local = preprocess._local_path(args.input) or args.input.endswith((".jsonl", ".json", ".gz", ".parquet"))
+    local = local_path(args.input) or args.input.endswith((".jsonl", ".json", ".gz", ".parquet"))
     if local and not any(c in args.input for c in "*?[") and not os.path.exists(args.input):
         problems.append(f"--input {args.input}: not found; pass a JSONL/parquet file, a folder or a glob")
     stage.outputs = [_abs(f"{args.output_prefix}_{key}_document{ext}")

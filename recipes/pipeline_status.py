@@ -11,16 +11,34 @@ import os
 import time
 from pathlib import Path
 
+from recipes.atomic import atomic_file
+from recipes.errors import UsageError
+from recipes.pipeline_run import read_manifest
+from recipes.runrecord import RECORD_FIX, launch_command, read_record
+from recipes.runstate import task_states
+
+RECORD = "pipeline.json"  # STATE_DIR/RECORD: what the pipeline's latest launch does
+
 
 def registry() -> Path:
     return Path(os.path.expanduser(os.environ.get("NEMORUN_HOME", "~/.nemo_run"))) / "pipelines"
 
 
 def register(name: str, state_dir: str) -> None:
-    from recipes.atomic import atomic_file
-
     with atomic_file(registry() / f"{name}.json") as temp:
         temp.write_text(json.dumps({"name": name, "state_dir": state_dir}) + "\n")
+
+
+def record_start(pipeline, experiment_id: str | None = None) -> None:
+    """``STATE_DIR/pipeline.json``: what this launch of ``pipeline`` (a ``recipes.pipeline_plan.Pipeline``)
+    does, for ``python -m recipes.status``; and its name in the registry."""
+    record = {"name": pipeline.name, "file": pipeline.file, "executor": pipeline.executor, "started": time.time(),
+              "command": launch_command(), "experiment_id": experiment_id,
+              "stages": [{k: s[k] for k in ("stage", "command", "action", "reason", "outputs")}
+                         for s in pipeline.specs]}
+    with atomic_file(os.path.join(pipeline.state_dir, RECORD)) as temp:
+        temp.write_text(json.dumps(record, indent=2) + "\n")
+    register(pipeline.name, pipeline.state_dir)
 
 
 def names() -> list[str]:
@@ -30,25 +48,20 @@ def names() -> list[str]:
 def load(name: str) -> dict | None:
     """The pipeline's launch record; None when it is not registered. A record that is there but
     unreadable is a UsageError naming the file (recipes.runrecord.read_record)."""
-    from recipes.errors import UsageError
-    from recipes.runrecord import RECORD_FIX, read_record
-
     entry = read_record(registry() / f"{name}.json")
     if entry is None:
         return None
     if not isinstance(entry.get("state_dir"), str):
         raise UsageError(f"{registry() / f'{name}.json'}: unreadable record (no state_dir); {RECORD_FIX}")
-    record = read_record(Path(entry["state_dir"]) / "pipeline.json")
+    record = read_record(Path(entry["state_dir"]) / RECORD)
     if record is None:
-        raise UsageError(f"{Path(entry['state_dir']) / 'pipeline.json'}: missing (the pipeline's launch record, "
+        raise UsageError(f"{Path(entry['state_dir']) / RECORD}: missing (the pipeline's launch record, "
                          f"named by {registry() / f'{name}.json'}); run the pipeline again, or remove that entry")
     return record | {"state_dir": entry["state_dir"]}
 
 
 def stage_states(record: dict, job_states: dict[str, dict]) -> list[dict]:
     """Per stage: DONE (manifest written by this launch or an earlier one), else the job's state, else PENDING."""
-    from recipes.pipeline_run import read_manifest
-
     rows = []
     for stage in record["stages"]:
         manifest = read_manifest(record["state_dir"], stage["stage"], strict=True)
@@ -67,8 +80,6 @@ def stage_states(record: dict, job_states: dict[str, dict]) -> list[dict]:
 
 
 def print_pipeline(name: str, as_json: bool = False) -> int:
-    from recipes.status import task_states
-
     record = load(name)
     if record is None:
         print(f"{name}: no such pipeline")

@@ -18,14 +18,12 @@ On a Slurm cluster (a one-task CPU job through NeMo-Run; prints ``submitted slur
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from executors.settings import ExecutorSettings
-from executors.site import site_settings
 from recipes.argcheck import number_problems, whole
 from recipes.errors import UsageError, ValidationErrors, cli_main
-from recipes.slurm_settings import dirty_problem, resolve, rundir_problem, settings_problems
+from recipes.preprocess_shards import run_sharded
+from recipes.preprocess_slurm import slurm_settings
 
 PROG = "recipes.preprocess"
 
@@ -149,8 +147,6 @@ def main(argv: list[str] | None = None) -> int:
                   legacy_tokenizer=args.legacy_tokenizer, use_fast=args.tokenizer_hf_use_fast, overwrite=args.overwrite,
                   tokenizer_backend=args.tokenizer_backend)
     if args.shards is not None or args.no_merge:
-        from recipes.preprocess_shards import run_sharded
-
         return run_sharded(args, kwargs, problems)
     if problems:
         raise ValidationErrors(problems)
@@ -169,19 +165,6 @@ def _collect(problems: list[str], check, args: argparse.Namespace):
         return None
 
 
-def _local_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../", "~")) or os.path.exists(value) or any(c in value for c in "*?[")
-
-
-def absolute_paths(args: argparse.Namespace, kwargs: dict) -> None:
-    """Input, output and a tokenizer folder as absolute paths (a job's cwd is NeMo-Run's code dir)."""
-    absolute = lambda path: os.path.abspath(os.path.expanduser(path))  # noqa: E731
-    kwargs["input"] = absolute(args.input) if _local_path(args.input) else args.input
-    kwargs["output_prefix"] = absolute(args.output_prefix)
-    if _local_path(kwargs["tokenizer"]):
-        kwargs["tokenizer"] = absolute(kwargs["tokenizer"])
-
-
 def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     """Run :func:`run_preprocess` as a one-task Slurm job (the job's cwd is NeMo-Run's code dir: absolute paths)."""
     import nemo_run as run
@@ -193,28 +176,6 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     task = run.Partial(task_fn, **kwargs)
     return run_task(task, name="preprocess", experiment=args.experiment, executor="slurm", settings=settings,
                     detach=args.detach)
-
-
-def slurm_settings(args: argparse.Namespace, kwargs: dict) -> ExecutorSettings:
-    """The CPU job's ExecutorSettings (site defaults filled in); makes ``kwargs``' paths absolute.
-    Raises every problem with them together."""
-    site, problems = site_settings()
-    absolute_paths(args, kwargs)
-    settings = resolve(args, site, time="01:00:00", nodes=1, gpus_per_node=0, ntasks_per_node=1, use_gpus=False,
-                       job_name_prefix=f"{args.experiment}-")
-    if args.workers > 1:
-        settings.sbatch_params["cpus_per_task"] = args.workers
-    problems += settings_problems(settings)
-    problems += [p for p in (rundir_problem(settings, args.experiment),
-                             dirty_problem(settings.packager, allow_dirty=False)) if p]
-    if problems:
-        raise ValidationErrors(problems)
-    if settings.container_image and not settings.container_mounts:
-        folders = {os.path.dirname(kwargs["output_prefix"])}
-        if kwargs["input"].startswith("/"):
-            folders.add(kwargs["input"] if os.path.isdir(kwargs["input"]) else os.path.dirname(kwargs["input"]))
-        settings.container_mounts = [f"{folder}:{folder}" for folder in sorted(folders)]
-    return settings
 
 
 if __name__ == "__main__":

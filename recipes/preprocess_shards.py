@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from recipes.errors import UsageError, ValidationErrors
+from recipes.preprocess_slurm import absolute_paths, slurm_settings
 
 PROG = "recipes.preprocess"
 ACTIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "SUSPENDED"}
@@ -36,7 +37,6 @@ def run_sharded(args: argparse.Namespace, kwargs: dict, problems: list[str] = ()
     ``problems``: those the command found already (flags out of range, the tokenizer's flags)."""
     from recipes.data.mmap import MmapOutputs, _all_or_errors, _check_keys, make_encoder
     from recipes.data.shards import manifest_path, prepare, start
-    from recipes.preprocess import absolute_paths, slurm_settings
 
     absolute_paths(args, kwargs)
     keys = kwargs["json_keys"]
@@ -124,7 +124,7 @@ def wait_for_jobs(manifest: str, array: str | None, last: str, experiment: str, 
 
     from recipes.data.shards import progress, read_json
     from recipes.remote import array_task_states
-    from recipes.status import slurm_accounting
+    from recipes.runstate import slurm_accounting
 
     shown = None
     while True:

@@ -18,7 +18,6 @@ the ``tiny`` debug model has no tutorial counterpart.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path

@@ -3,7 +3,7 @@
     python scripts/bench_train.py                          # CPU (and CUDA when present), pretrain + LoRA
     python scripts/bench_train.py --steps 20 --seq_length 512 --micro_batch_size 8 --devices cuda
 
-Runs the real ``recipes.hf.train.train`` (Lightning loop, data loader, callbacks) on random-token mmap
+Runs the real ``recipes.hf.task.train`` (Lightning loop, data loader, callbacks) on random-token mmap
 data of fixed length, so pretrain and LoRA rates are comparable. tokens/s = tokens per step over the
 median step time (robust to a busy neighbour), also over the mean; the first ``--warmup`` steps are
 excluded (allocator and kernel warm-up); with ``--repeat`` the best run is kept.
@@ -54,7 +54,7 @@ def write_random_corpus(prefix: Path, tokens: int, seed: int = 0) -> Path:
 def bench_one(device: str, task: str, corpus: Path, args, workdir: Path) -> dict:
     from recipes.hf import config as C
     from recipes.hf.metrics import read_metrics
-    from recipes.hf.train import train
+    from recipes.hf.task import train
 
     log_dir = workdir / f"{device}_{task}"
     gbs = args.micro_batch_size

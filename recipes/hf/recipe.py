@@ -1,4 +1,4 @@
-"""RecipeOptions -> ``nemo_run.Partial(recipes.hf.train.train, ...)`` for the small-model backend.
+"""RecipeOptions -> ``nemo_run.Partial(recipes.hf.task.train, ...)`` for the small-model backend.
 
 The Partial has NeMo's recipe shape (``trainer``, ``data``, ``optim.config``, ``optim.lr_scheduler``,
 ``log``, ``resume``, ``peft``, ``model``) so the same dotted overrides work on both backends.
@@ -12,6 +12,7 @@ import nemo_run as run
 
 from recipes.errors import UsageError
 from recipes.hf import config as C
+from recipes.hf.task import train
 from recipes.models import ModelSpec, get_model
 from recipes.options import RecipeOptions
 from recipes.tokenizer import in_hf_cache
@@ -24,8 +25,6 @@ NEMO_GBS = {"pretrain": 512, "sft": 128, "lora": 128, "dora": 128}
 
 
 def build_recipe(opts: RecipeOptions) -> run.Partial:
-    from recipes.hf.train import train
-
     if opts.task not in REAL_LR:
         raise UsageError(f"--task {opts.task!r}: the hf backend trains {', '.join(REAL_LR)}")
     spec = get_model(opts.model)
