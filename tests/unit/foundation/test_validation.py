@@ -74,7 +74,8 @@ def test_each_case_is_one_line_naming_the_flag(entry, argv, expected, bad_inputs
     argv = [a.replace("{tmp}", str(bad_inputs)) for a in argv]
     errors = run_cli(entry, argv + ["--dryrun"], capsys, bad_inputs)
     assert any(expected in line for line in errors), errors
-    assert all(len(line) < 400 for line in errors)
+    # short apart from the paths it names (which are as long as this machine's temp folder makes them)
+    assert all(len(line.replace(str(bad_inputs), "TMP")) < 400 for line in errors)
 
 
 def test_megatron_on_a_machine_without_enough_gpus(bad_inputs, capsys):
