@@ -26,7 +26,7 @@ from recipes.errors import UsageError
 
 MANIFEST = "manifest.json"
 VERSION = 1
-FAULT_ACTION = "kill_in_shard"  # RECIPES_FAULT=kill_in_shard:K (recipes.hf.faults): SIGKILL mid-write of shard K
+FAULT_ACTION = "kill_in_shard"  # RECIPES_FAULT=kill_in_shard:K (recipes.faults): SIGKILL mid-write of shard K
 # Flags that change the output bytes: a rerun must pass the same ones (workers, log interval do not).
 OUTPUT_FLAGS = ("json_keys", "tokenizer", "append_eod", "skip_bad_lines", "include_special_tokens",
                 "legacy_tokenizer", "use_fast")
@@ -197,7 +197,7 @@ def _fault_hook(index: int):
     """``RECIPES_FAULT=kill_in_shard:K``: SIGKILL after the first chunk of shard K reached its ``.bin``."""
     if FAULT_ACTION not in os.environ.get("RECIPES_FAULT", ""):  # the normal case: no Lightning import
         return None
-    from recipes.hf.faults import FAULT_ENV, parse_faults
+    from recipes.faults import FAULT_ENV, parse_faults
 
     if not any(f.action == FAULT_ACTION and f.step == index for f in parse_faults(os.environ[FAULT_ENV])):
         return None

@@ -37,7 +37,7 @@ def _add_fault_hooks(trainer) -> None:
     """RECIPES_FAULT (tests only; recipes.mcore.faults): nothing is added when it is unset."""
     import os
 
-    from recipes.hf.faults import FAULT_ENV
+    from recipes.faults import FAULT_ENV
 
     if os.environ.get(FAULT_ENV):
         from recipes.mcore.faults import callbacks_from_env

@@ -1,6 +1,6 @@
 """End to end on the local Slurm cluster: a 2-rank torchrun training job killed at exact points resumes.
 
-``RECIPES_FAULT`` (recipes/hf/faults.py) reaches the job through sbatch's environment. Attempt 0: both ranks
+``RECIPES_FAULT`` (recipes/faults.py) reaches the job through sbatch's environment. Attempt 0: both ranks
 SIGKILL themselves after step 4 (checkpoint 3 is the last). Attempt 1: rank 0 SIGKILLs itself while writing
 checkpoint 6. ``--retries 2`` requeues the job after each failure. The run's own records show that attempt 1
 resumed from checkpoint 3 and attempt 2 from checkpoint 3 again (the cut save of 6 was removed), each first

@@ -86,7 +86,7 @@ def test_cpu_accepts_a_small_hf_folder_and_refuses_a_big_one(isolated, sft_folde
 
 
 def test_kill_at_step_is_a_known_fault():
-    from recipes.hf.faults import parse_faults
+    from recipes.faults import parse_faults
     from recipes.mcore.faults import KillAtStep, callbacks_from_env
 
     assert [(f.action, f.step) for f in parse_faults("kill_at_step:3")] == [("kill_at_step", 3)]
