@@ -45,7 +45,7 @@ def differences(fast, reference, texts: list[str], batch: int = 2000) -> list[in
     found = []
     for start in range(0, len(texts), batch):
         part = texts[start:start + batch]
-        found += [start + i for i, (a, b) in enumerate(zip(fast(part), reference(part))) if a != b]
+        found += [start + i for i, (a, b) in enumerate(zip(fast(part), reference(part))) if list(a) != b]
     return found
 
 

@@ -11,6 +11,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+# tiktoken 0.7.0 (nemo_toolkit[nlp]'s pin) beside the installed one, for the fast path's
+# differential tests of that version (tests/unit/data/test_fast_bpe.py; not imported otherwise).
+TIKTOKEN_07=.venv/engines/tiktoken-0.7.0
+[ -d "$TIKTOKEN_07/tiktoken" ] || .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+  --target "$TIKTOKEN_07" tiktoken==0.7.0 || exit 1
 # The environment doctor: WARN (no GPU, no pyxis on a CPU machine) passes, any FAIL stops CI.
 .venv/bin/python -m recipes.doctor || exit 1
 

@@ -81,9 +81,19 @@ def converter():
 
 def missing_tokenizer_packages(src: MetaSource) -> list[str]:
     """Packages transformers needs to read ``tokenizer.model``: Llama 3's is a tiktoken file, which
-    tiktoken 0.7 reads (even locally) through ``blobfile``; Llama 2's is sentencepiece."""
-    needed = ["blobfile"] if src.llama_version.startswith("3") else ["sentencepiece"]
-    return [name for name in needed if importlib.util.find_spec(name) is None]
+    tiktoken 0.7 reads (even locally) through ``blobfile`` (0.8 and later open a local file directly);
+    Llama 2's is sentencepiece."""
+    if not src.llama_version.startswith("3"):
+        return [] if importlib.util.find_spec("sentencepiece") else ["sentencepiece"]
+    if importlib.util.find_spec("blobfile") or importlib.util.find_spec("tiktoken") is None:
+        return []
+    from tiktoken.load import read_file  # tiktoken itself says whether a local file needs blobfile
+
+    try:
+        read_file(str(Path(src.path) / "params.json"))
+    except ImportError:
+        return ["blobfile"]
+    return []
 
 
 def instructions(src: MetaSource) -> str:

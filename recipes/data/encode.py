@@ -15,7 +15,6 @@ import os
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from itertools import compress
 from typing import Iterable, Iterator
 
 from recipes.data.indexed import DTYPES, dtype_name
@@ -113,35 +112,43 @@ class ChunkEncoder:
         return row, None, ""
 
     def _encode(self, values: list) -> KeyDocuments:
+        """Every non-empty sentence is a sequence; the EOD goes after the last one of each document."""
         if all(isinstance(value, str) for value in values):
             ids = self.tokenizer.encode(values)
-            if self.eod is not None:
-                for doc in ids:
-                    if doc:  # the tool appends EOD only to non-empty documents
-                        doc.append(self.eod)
-            lengths = array("i", map(len, ids))
-            document_sequences = array("i", map(bool, lengths))
-            sequence_lengths = array("i", compress(lengths, lengths))
+            sequences = [doc for doc in ids if len(doc)]
+            last = [True] * len(sequences)
+            document_sequences = array("i", (1 if len(doc) else 0 for doc in ids))
         else:
-            ids, sequence_lengths, document_sequences = self._encode_sentences(values)
-        tokens = array(self.typecode)
-        for doc in ids:  # extend per document: as fast as numpy's fromiter here, without importing numpy
-            tokens.extend(doc)
-        return KeyDocuments(tokens, sequence_lengths, document_sequences)
+            sequences, last, document_sequences = self._encode_sentences(values)
+        tokens, lengths, eod = array(self.typecode), array("i"), self.eod
+        raw = self.typecode in "iI"  # the fast path's uint32 arrays are copied as bytes (ids < 2**31)
+        for sequence, ends in zip(sequences, last):
+            if type(sequence) is array:
+                if raw:
+                    tokens.frombytes(memoryview(sequence).cast("B"))
+                else:
+                    tokens.extend(sequence.tolist())
+            else:  # per sequence: as fast as numpy's fromiter here, without importing numpy
+                tokens.extend(sequence)
+            if ends and eod is not None:
+                tokens.append(eod)
+                lengths.append(len(sequence) + 1)
+            else:
+                lengths.append(len(sequence))
+        return KeyDocuments(tokens, lengths, document_sequences)
 
-    def _encode_sentences(self, values: list) -> tuple[list[list[int]], array, array]:
-        """Documents given as lists of sentences: one sequence per non-empty sentence."""
+    def _encode_sentences(self, values: list) -> tuple[list, list[bool], array]:
+        """Documents given as lists of sentences: (non-empty sentences' ids, whether each is its
+        document's last, sequences per document)."""
         documents = [[value] if isinstance(value, str) else value for value in values]
         encoded = iter(self.tokenizer.encode([sentence for doc in documents for sentence in doc]))
-        ids, lengths, per_document = [], array("i"), array("i")
+        sequences, last, per_document = [], [], array("i")
         for doc in documents:
-            sequences = [sentence for sentence in (next(encoded) for _ in doc) if sentence]
-            if sequences and self.eod is not None:
-                sequences[-1] = sequences[-1] + [self.eod]
-            ids.extend(sequences)
-            lengths.extend(map(len, sequences))
-            per_document.append(len(sequences))
-        return ids, lengths, per_document
+            kept = [ids for ids in (next(encoded) for _ in doc) if len(ids)]
+            sequences.extend(kept)
+            last.extend([False] * (len(kept) - 1) + [True] if kept else [])
+            per_document.append(len(kept))
+        return sequences, last, per_document
 
 
 _WORKER_ENCODER: ChunkEncoder | None = None

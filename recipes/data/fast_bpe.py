@@ -1,16 +1,19 @@
 """The fast path: tiktoken for byte-level BPE tokenizers of its family, ``tokenizers`` for the rest.
 
-tiktoken encodes Llama 3's BPE 2-3x faster than the ``tokenizers`` library and gives the same ids
-when the tokenizer files have the shape :mod:`recipes.data.bpe_files` verifies. Its regex engine
-(Rust regex / fancy-regex) and ``tokenizers``' (Oniguruma) still classify some code points differently:
-their Unicode tables are of different versions, and differential fuzzing found letters and digits
-added in Unicode 16 (U+13554, Egyptian hieroglyphs; U+10D40, Garay digits) splitting text differently
-(``X's`` -> ``X'`` ``s`` on one side, ``X`` ``'s`` on the other). So a document holding a code point
-unassigned in Unicode 14.0 (:mod:`recipes.data.unassigned`; a superset of everything either engine
-added since) or in ``EXTRA_RANGES`` goes to ``tokenizers``, the reference. That rule is checked for
-the engine versions in ``VERIFIED_ENGINES`` by probing every code point (``scripts/fuzz_fast_bpe.py
---probe-code-points``); with other versions nothing is vouched for and every document takes the
-reference path. ``tests/unit/data/test_fast_bpe.py`` is the differential proof.
+tiktoken encodes Llama 3's BPE 2-4x faster than the ``tokenizers`` library and gives the same ids
+when the tokenizer files have the shape :mod:`recipes.data.bpe_files` verifies. Whether its regex
+engine (Rust regex / fancy-regex) classifies every code point as ``tokenizers``' (Oniguruma) does
+depends on the versions: their Unicode tables. With tiktoken 0.7.0 (the version nemo_toolkit[nlp] pins)
+differential fuzzing found letters and digits added in Unicode 16 (U+13554, Egyptian
+hieroglyphs; U+10D40, Garay digits) splitting text differently (``X's`` -> ``X'`` ``s`` on one side,
+``X`` ``'s`` on the other); with tiktoken 0.14.0 (what ``scripts/setup.sh`` installs) probing every
+code point found no difference. Either way a document holding a code point unassigned in Unicode 14.0
+(:mod:`recipes.data.unassigned`; a superset of everything either engine added since) or in
+``EXTRA_RANGES`` goes to ``tokenizers``, the reference: needed with 0.7.0, a margin with 0.14.0. That
+rule is checked for the engine versions in ``VERIFIED_ENGINES`` by probing every code point
+(``scripts/fuzz_fast_bpe.py --probe-code-points``, also a test); with other versions nothing is vouched
+for and every document takes the reference path. ``tests/unit/data/test_fast_bpe.py`` is the
+differential proof.
 
 Deriving and checking the ranks takes seconds, so the result is kept in a cache file named by the
 SHA-256 of the tokenizer files and the engine versions (``$RECIPES_CACHE_DIR``, default
@@ -24,6 +27,7 @@ import json
 import os
 import pickle
 import re
+from array import array
 from bisect import bisect_right
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +36,7 @@ from recipes.data.bpe_files import KNOWN_PATTERNS, NotTiktokenBpe, derive
 
 CACHE_ENV = "RECIPES_CACHE_DIR"
 CACHE_FORMAT = 1
-VERIFIED_ENGINES = {"tiktoken": "0.7.0", "tokenizers": "0.22.2"}
+VERIFIED_ENGINES = {"tiktoken": ("0.14.0", "0.7.0"), "tokenizers": ("0.22.2",)}  # the versions probed
 # Beyond the unassigned code points: ranges the code point probe found for these engines (none so far).
 EXTRA_RANGES: tuple = ()
 
@@ -57,33 +61,49 @@ def unvouched(point: int) -> bool:
 def routed_texts(texts: list[str]) -> list[int]:
     """Indices of the texts holding a code point the fast path cannot vouch for.
 
-    A character test per distinct character of the whole batch (a set built in C), then a regex of
-    just the characters found, if any: a regex of all ~700 ranges scans at ~4 s/MB.
+    Exact, in two steps: a sieve that passes every such text (``str.isascii`` is a flag read; one
+    character class of the routed ranges below U+10000 plus every code point above it, which ``re``
+    matches by table lookup), then the range test on each distinct character of what the sieve passed.
+    A single class of all ~700 ranges scans at ~4 s/MB: ``re`` tests ranges above U+FFFF one by one.
     """
-    bad = [char for char in set("".join(texts)) if char > "\u0377" and unvouched(ord(char))]
-    if not bad:
-        return []
-    pattern = re.compile("[" + "".join(map(re.escape, bad)) + "]")
-    return [index for index, text in enumerate(texts) if pattern.search(text)]
+    ascii_free, sieve = _sieve()
+    suspects = [index for index, text in enumerate(texts)
+                if not (ascii_free and text.isascii()) and sieve(text)]
+    return [index for index in suspects if any(unvouched(ord(char)) for char in set(texts[index]))]
+
+
+@lru_cache(maxsize=1)
+def _sieve():
+    """(ASCII text never routes, search of a regex matching a superset of the routed characters)."""
+    starts, ends = _route_ranges()
+    members = "".join(re.escape(chr(lo)) + ("-" + re.escape(chr(hi)) if hi > lo else "")
+                      for lo, hi in zip(starts, ends) if hi < 0x10000)
+    return starts[0] >= 0x80, re.compile(f"[{members}\U00010000-\U0010FFFF]").search
 
 
 def engines_verified() -> str | None:
-    """None when the installed engines are the verified ones, else why not.
+    """None when the installed engines are verified ones, else why not."""
+    found = installed_engines()
+    for name, versions in VERIFIED_ENGINES.items():
+        if found[name] not in versions:
+            return (f"{name} is not installed" if found[name] is None else
+                    f"{name} {found[name]} is not a verified version ({', '.join(versions)})")
+    return None
 
-    Read from the dist-info folder names next to the packages: ``importlib.metadata`` costs ~30 ms
-    of start-up and tiktoken has no ``__version__``.
-    """
+
+@lru_cache(maxsize=1)
+def installed_engines() -> dict[str, str | None]:
+    """Version of each engine, read from the dist-info folder names next to the packages:
+    ``importlib.metadata`` costs ~30 ms of start-up and tiktoken has no ``__version__``."""
     import importlib.util
 
-    for name, version in VERIFIED_ENGINES.items():
+    versions: dict[str, str | None] = {}
+    for name in VERIFIED_ENGINES:
         spec = importlib.util.find_spec(name)
-        if spec is None or not spec.origin:
-            return f"{name} is not installed"
         found = [path.name[len(name) + 1:-len(".dist-info")]
-                 for path in Path(spec.origin).parents[1].glob(f"{name}-*.dist-info")]
-        if found != [version]:
-            return f"{name} {', '.join(found) or '(version unknown)'} is not the verified {version}"
-    return None
+                 for path in Path(spec.origin).parents[1].glob(f"{name}-*.dist-info")] if spec and spec.origin else []
+        versions[name] = found[0] if len(found) == 1 else ("(version unknown)" if found or spec else None)
+    return versions
 
 
 def cache_dir() -> Path:
@@ -95,7 +115,7 @@ def load_spec(folder: str, reference) -> tuple[dict | None, str]:
     why = engines_verified()
     if why:
         return None, why
-    digest = hashlib.sha256(f"{CACHE_FORMAT} {sorted(VERIFIED_ENGINES.items())}".encode())
+    digest = hashlib.sha256(f"{CACHE_FORMAT} {sorted(installed_engines().items())}".encode())
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         path = Path(folder) / name
         digest.update(name.encode() + (path.read_bytes() if path.is_file() else b"-"))
@@ -169,10 +189,12 @@ def core_bpe_class() -> type:
 class FastBpe:
     """tiktoken with the verified spec; documents it cannot vouch for go to ``reference()``'s encoder.
 
-    tiktoken's Rust ``CoreBPE`` is used directly (the verified version's API): its Python wrapper
+    tiktoken's Rust ``CoreBPE`` is used directly (the verified versions' API): its Python wrapper
     imports the ``regex`` module (~30 ms of start-up) and makes a thread pool per batch (see
-    :func:`core_bpe_class`). ``encode``
-    releases the GIL, so a thread per core encodes documents in parallel.
+    :func:`core_bpe_class`). Each document is encoded to a buffer of uint32 ids
+    (``encode_to_tiktoken_buffer``, what tiktoken's ``encode_to_numpy`` uses): it releases the GIL and
+    makes no Python int per token, so a thread per core encodes in parallel (``encode_ordinary`` holds
+    the GIL in tiktoken 0.14 and builds a list: ~1.6x the CPU on two threads).
     """
 
     def __init__(self, spec: dict, reference, threads: int | None = None):
@@ -181,16 +203,41 @@ class FastBpe:
 
         self.core = core_bpe_class()(spec["ranks"], spec["specials"], spec["pattern"])
         self.specials = set(spec["specials"])  # matched in text, as tokenizers matches added tokens
+        self._special_prefixes = sorted({token[:2] for token in self.specials})
         self._reference, self._backend, self._lock = reference, None, Lock()
         self.threads = threads or os.cpu_count() or 1  # a pool worker sets 1: the workers use the cores
         self._pool = ThreadPoolExecutor(self.threads)  # threads start on first use
         self.routed = 0  # documents sent to the reference
 
-    def _encode_fast(self, texts: list[str]) -> list[list[int]]:
-        encode, specials = self.core.encode, self.specials
+    def _encode_fast(self, texts: list[str]) -> list:
+        """Ids of each text as an ``array("I")`` (uint32; a list with tiktoken 0.7), in order.
+
+        With threads: strided parts, four per thread (balanced without knowing lengths, few tasks).
+        """
         if len(texts) < 2 or self.threads < 2:
-            return [encode(text, specials) for text in texts]
-        return list(self._pool.map(lambda text: encode(text, specials), texts))
+            return self._encode_part(texts)
+        parts = min(len(texts), 4 * self.threads)
+        ids: list = [None] * len(texts)
+        for start, encoded in enumerate(self._pool.map(self._encode_part, [texts[i::parts] for i in range(parts)])):
+            ids[start::parts] = encoded
+        return ids
+
+    def _encode_part(self, texts: list[str]) -> list:
+        """Specials are matched only where a special token's first two characters occur (a substring
+        search; exact: no special can match elsewhere); passing the set costs ~40% more per call.
+
+        The buffer's byte length is right but its shape counts bytes as items (tiktoken 0.14), so it
+        is read as bytes (``cast("B")``), never through its shape.
+        """
+        prefixes, specials, none = self._special_prefixes, self.specials, set()
+        if not hasattr(self.core, "encode_to_tiktoken_buffer"):  # tiktoken 0.7: lists (encode releases the GIL)
+            return [self.core.encode(text, specials if any(p in text for p in prefixes) else none) for text in texts]
+        encode, out = self.core.encode_to_tiktoken_buffer, []
+        for text in texts:
+            ids = array("I")
+            ids.frombytes(memoryview(encode(text, specials if any(p in text for p in prefixes) else none)).cast("B"))
+            out.append(ids)
+        return out
 
     def _reference_ids(self, texts: list[str]) -> list[list[int]]:
         with self._lock:  # two chunks may be in flight (recipes.data.encode): load the reference once
@@ -199,8 +246,9 @@ class FastBpe:
             self.routed += len(texts)
         return [encoding.ids for encoding in self._backend.encode_batch_fast(texts, add_special_tokens=False)]
 
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        """Ids of each text as ``tokenizers`` gives them without special tokens."""
+    def encode(self, texts: list[str]) -> list:
+        """Ids of each text as ``tokenizers`` gives them without special tokens: an ``array("I")``
+        from the fast path, a list of ints from the reference (``list(ids)`` compares either)."""
         routed = routed_texts(texts)
         if not routed:
             return self._encode_fast(texts)
