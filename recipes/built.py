@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from recipes import backends
 from recipes.data_spec import parse_data
 from recipes.overrides import override_problem
 from recipes.plan import JobPlan
@@ -39,10 +40,8 @@ def _get(recipe, dotted: str):
 
 def build_and_override(plan: JobPlan) -> list[str]:
     """Build ``plan.recipe`` with its overrides; problems (one line each) instead of exceptions."""
-    from recipes.recipe import build_recipe
-
     try:
-        plan.recipe = build_recipe(plan.opts)
+        plan.recipe = backends.build_recipe(plan.opts)
     except Exception:  # noqa: BLE001 - bad options: validation names them; run_plan rebuilds and reports the rest
         return []
     problems = []
@@ -71,7 +70,7 @@ def _read_back(plan: JobPlan, key: str, item: str) -> list[str]:
         plan.overridden[field] = item
         if field == "dataset_path":
             plan.data, problems = parse_data(plan.opts.task, value)
-            plan.opts.dataset_path = plan.data.spec if plan.data else None
+            plan.opts.dataset_path, plan.opts.data = (plan.data.spec if plan.data else None), plan.data
             return [f"override {item!r}: {p}" for p in problems]
         kind = NUMBERS.get(field)
         if kind and (not isinstance(value, (int, float)) or isinstance(value, bool) or (kind is int and

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from executors import EXECUTORS
+from recipes import backends
 from recipes.megatron_names import FP8_RECIPE_NAMES
 from recipes.models import MODELS
 
@@ -65,7 +66,7 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     model = parser.add_argument_group("model and data")
     model.add_argument("-M", "--model", "--model_size", dest="model", default="llama31_8b",
                        help=f"model: {', '.join(MODELS)} (default: %(default)s)")
-    model.add_argument("--backend", choices=("auto", "megatron", "hf"), default="auto",
+    model.add_argument("--backend", choices=("auto", *backends.names()), default="auto",
                        help="auto: Megatron, or the small-model HF backend for debug models without a GPU")
     model.add_argument("--hf_model_id", help="HF id or local HF folder: starting weights and tokenizer")
     model.add_argument("-n", "--nemo_model", nargs="?", const="", default=None,

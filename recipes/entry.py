@@ -7,22 +7,17 @@ import sys
 from recipes.cli import build_parser
 from recipes.errors import ValidationErrors
 from recipes.slurm_settings import launch_problems
-from recipes.tutorial_spellings import spelling_problems, split_spellings
+from recipes.tutorial_spellings import split_spellings
 
 
 def main(entry: str, argv: list[str] | None = None) -> int:
     argv, spellings = split_spellings(sys.argv[1:] if argv is None else list(argv))
     args = build_parser(entry).parse_args(argv)
-    from recipes.plan import make_plan
-    from recipes.validate import validate
+    from recipes.secrets import adopt
+    from recipes.validate import checked_plan
 
-    plan = make_plan(entry, args)
-    problems = spelling_problems(spellings, plan)  # reported with every other problem
-    if plan.overrides:  # only then does the recipe differ from the plan; building imports NeMo
-        from recipes.built import build_and_override
-
-        problems += build_and_override(plan)
-    problems += validate(plan)
+    plan, problems = checked_plan(entry, args, spellings)
+    adopt(plan.secrets)  # secrets given by value: warned about, handed on by name through the environment
     problems += launch_problems(plan)  # the repository and job directory, reported with the rest
     if problems:
         raise ValidationErrors(problems)

@@ -16,7 +16,7 @@ from nemo.collections import llm
 
 from recipes.models import MODELS
 from recipes.options import TASKS, RecipeOptions, default_results_dir
-from recipes.recipe import build_recipe
+from recipes.backends import build_recipe
 
 TARGETS = {"pretrain": llm.pretrain, "sft": llm.finetune, "lora": llm.finetune, "dora": llm.finetune}
 

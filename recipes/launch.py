@@ -12,7 +12,7 @@ from pathlib import Path
 from executors import build_executor, cpu_task_executor
 from recipes.overrides import apply_overrides
 from recipes.plan import JobPlan
-from recipes.recipe import build_recipe, pre_tasks
+from recipes import backends
 from recipes.remote import dryrun_experiment, run_experiment, use_nemorun_home
 from recipes.secrets import redact
 
@@ -21,8 +21,9 @@ RUN_FAILED = 1
 
 def prepare(plan: JobPlan):
     """(tasks [(name, Partial)], executor) for ``plan``."""
-    recipe = plan.recipe if plan.recipe is not None else apply_overrides(build_recipe(plan.opts), plan.overrides)
-    tasks = pre_tasks(plan.opts, plan.needs_import) + [(plan.opts.task, recipe)]
+    backend = backends.get(plan.opts.backend)
+    recipe = plan.recipe if plan.recipe is not None else apply_overrides(backend.build(plan.opts), plan.overrides)
+    tasks = backend.pre_tasks(plan.opts, plan.needs_import) + [(plan.opts.task, recipe)]
     return tasks, build_executor(plan.executor, plan.settings)
 
 

@@ -146,7 +146,7 @@ def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
     if opts.task == "pretrain":
         recipe.model.config.seq_length = length
         recipe.data = run.Config(
-            llm.PreTrainingDataModule, paths=mmap_paths_argument(opts.dataset_path),
+            llm.PreTrainingDataModule, paths=mmap_paths_argument(_mmap_pairs(opts)),
             tokenizer=_hf_tokenizer_config(opts), split=PRETRAIN_SPLIT, seed=opts.seed,
             index_mapping_dir=f"{opts.log_dir}/index_mapping", **batch,
         ) if opts.dataset_path else run.Config(MockDataModule, tokenizer=_hf_tokenizer_config(opts), **batch)
@@ -164,9 +164,14 @@ def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
                              dataset_kwargs=dict(NEMO_DATASET_KWARGS), **batch)
 
 
-def mmap_paths_argument(spec: str):
+def _mmap_pairs(opts: RecipeOptions) -> list[tuple[float, str]]:
+    """The blend planning parsed (``opts.data``), else ``opts.dataset_path`` parsed here (factories, scripts)."""
+    pairs = getattr(opts.data, "pairs", None)
+    return list(pairs) if pairs is not None else parse_mmap_paths(opts.dataset_path)
+
+
+def mmap_paths_argument(pairs: list[tuple[float, str]]):
     """``PreTrainingDataModule.paths``: one prefix, or the flat weighted list ``["0.3", a, "0.7", b]``."""
-    pairs = parse_mmap_paths(spec)
     if len(pairs) == 1:
         return pairs[0][1]
     return [item for weight, prefix in pairs for item in (str(weight), prefix)]

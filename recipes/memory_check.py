@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from recipes import backends
 from recipes.memory import GIB, LORA_TARGETS, Arch, Estimate, Layout, estimate, vary
 from recipes.models import LLAMA3_VOCAB
 
@@ -201,8 +202,8 @@ def _layout_is_valid(opts) -> bool:
 
 def check_plan(plan) -> list[str]:
     """Problems of ``plan``'s memory: the estimate over the GPU's memory, or a bad --gpu_memory."""
-    if plan.opts.backend != "megatron":
-        return []  # the small-model backend trains debug-sized models: not estimated
+    if not backends.get(plan.opts.backend).estimates_memory:
+        return []  # e.g. the small-model backend: debug-sized models, not estimated
     gpu, source, problem = plan_gpu_memory(plan)
     if problem:
         return [problem]
@@ -214,10 +215,9 @@ def check_plan(plan) -> list[str]:
         return []
     from recipes.errors import UsageError
     from recipes.overrides import apply_overrides
-    from recipes.recipe import build_recipe
 
     try:  # the recipe recipes.built made with the overrides, when there were any
-        recipe = plan.recipe if plan.recipe is not None else apply_overrides(build_recipe(plan.opts), plan.overrides)
+        recipe = plan.recipe if plan.recipe is not None else apply_overrides(backends.build_recipe(plan.opts), plan.overrides)
     except UsageError as exc:
         return [str(exc)]
     problem = memory_problem(estimate_recipe(recipe, plan.opts.world_size), gpu, source, plan.opts.num_nodes)
@@ -226,7 +226,7 @@ def check_plan(plan) -> list[str]:
 
 def plan_table(plan, recipe) -> str | None:
     """The table for the training recipe of ``plan`` (Megatron backend), with the GPU size when known."""
-    if plan.opts.backend != "megatron":
+    if not backends.get(plan.opts.backend).estimates_memory:
         return None
     gpu, _, _ = plan_gpu_memory(plan)
     return format_table(estimate_recipe(recipe, plan.opts.world_size), gpu)

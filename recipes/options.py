@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TASKS = ("pretrain", "sft", "lora", "dora")
-BACKENDS = ("megatron", "hf")
 RESULTS_ENV = "RECIPES_RESULTS_DIR"
 PRETRAIN_SPLIT = "900,50,50"  # train,validation,test documents per prefix (NeMo's PreTrainingDataModule default)
 
@@ -59,7 +58,8 @@ class RecipeOptions:
     sequence_parallel: bool | None = None  # None: the recipe's default
     fp8: bool = False
     fp8_recipe: str = "delayed"
-    dataset_path: str | None = None
+    dataset_path: str | None = None  # the -D text (canonical: absolute prefixes, normalised weights)
+    data: object = None  # the same, typed (recipes.data_spec.DataSpec), as planning parsed it: builders read this
     packed_sequence: bool = False
     qlora: bool = False  # small-model backend: LoRA over a 4-bit (bitsandbytes) base; CUDA only
     wandb: bool = False

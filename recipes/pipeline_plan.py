@@ -6,6 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from recipes import backends
 from recipes.errors import UsageError
 from recipes.pipeline_stages import CHECKS, ORDER, TRAINING, Stage, parser_for
 
@@ -148,7 +149,7 @@ def _baseline(pipeline: Pipeline, mappings: dict) -> list[str]:
     pretrain = next((s for s in pipeline.stages if s.name == "pretrain"), None)
     if not value:
         return []
-    if pretrain is None or pretrain.plan is None or pretrain.plan.opts.backend != "hf":
+    if pretrain is None or pretrain.plan is None or not backends.get(pretrain.plan.opts.backend).untrained_from_seed:
         return ["stage evaluate: baseline_untrained: needs a pretrain stage on the small-model backend "
                 "(its model and seed are the untrained weights); add one or drop baseline_untrained"]
     report = stage.outputs[0]

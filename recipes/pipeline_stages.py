@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from recipes import backends
 from recipes.errors import UsageError
 
 ORDER = ("preprocess", "prepare_sft", "import", "pretrain", "finetune", "export", "merge_lora", "evaluate", "chat")
@@ -172,19 +172,16 @@ def check_training(stage: Stage, executor: str, slurm_flags: list[str] = (), dry
         problems, args = _problems(lambda: parser.parse_args(argv))
     if args is None:
         return problems
-    from recipes.plan import make_plan
-    from recipes.validate import validate
+    from recipes.validate import checked_plan
 
-    more, plan = _problems(lambda: make_plan(stage.name, args))
-    if plan is None:
+    # Secrets given by value stay in plan.secrets: the stage's own command hands them on when it runs.
+    more, checked = _problems(lambda: checked_plan(stage.name, args))
+    if checked is None:
         return problems + more
-    if plan.overrides:
-        from recipes.built import build_and_override
-
-        more += _problems(lambda: build_and_override(plan))[0] or []
-    more += validate(plan)
+    plan, more = checked
     stage.plan = plan
     stage.resolved = json_safe(dataclasses.asdict(plan.opts))
+    stage.resolved.pop("data", None)  # dataset_path is its text: the config hash stays what it was
     if args.nemo_model == "":  # the newest pretraining checkpoint, known once that stage ran: not config
         stage.resolved.pop("nemo_model", None)
     stage.outputs = [training_output(plan.opts)]
@@ -192,11 +189,8 @@ def check_training(stage: Stage, executor: str, slurm_flags: list[str] = (), dry
 
 
 def training_output(opts) -> str:
-    """What a finished training run leaves: the HF folder (small-model backend) or its checkpoints."""
-    log_dir = Path(opts.log_dir)
-    if opts.backend == "hf":
-        return str(log_dir / ("hf_adapter" if opts.task in ("lora", "dora") else "hf_model"))
-    return str(log_dir / "checkpoints")
+    """What a finished training run leaves: its backend says (an HF folder, or the checkpoints)."""
+    return backends.get(opts.backend).training_output(opts)
 
 
 def json_safe(value):

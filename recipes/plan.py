@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,12 +18,12 @@ from recipes.cli import parse_key_values
 from recipes.data_spec import DataSpec, parse_data
 from recipes.errors import UsageError
 from recipes.models import get_model
-from recipes.options import PRETRAIN_SPLIT, RecipeOptions, default_results_dir, nemo_models_dir
+from recipes.options import PRETRAIN_SPLIT, RecipeOptions, default_results_dir
 from recipes.megatron_names import fp8_recipe_name
-from recipes.secrets import adopt_hf_token_flag, adopt_wandb_token_flag, secret_value_problems, split_secret_env
+from recipes.secrets import flag_secrets, secret_value_problems, split_secret_env
 from recipes.shell_safe import env_problems
 from recipes.slurm_settings import resolve
-from recipes import tutorial
+from recipes import backends, tutorial
 
 DEFAULT_MODEL = "llama31_8b"
 
@@ -50,6 +49,7 @@ class JobPlan:
     warnings: list[str] = field(default_factory=list)  # printed before a run or dry-run starts
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
     local_gpus: int = 0  # GPUs seen on this machine (local executors)
+    secrets: dict = field(default_factory=dict, repr=False)  # {name: (value, warning)}: recipes.secrets.adopt
     data: DataSpec | None = None  # -D parsed once (see recipes.data_spec)
     explicit: set[str] = field(default_factory=set)  # argparse dests the user set on the command line
     overridden: dict[str, str] = field(default_factory=dict)  # RecipeOptions field -> the override that set it
@@ -61,11 +61,23 @@ class JobPlan:
     @property
     def needs_import(self) -> bool:
         """Megatron runs start from NeMo weights: import ``--hf_model_id`` first unless ``-n`` is given."""
-        return self.opts.backend == "megatron" and bool(self.opts.hf_model_id) and not self.opts.nemo_model
+        return backends.get(self.opts.backend).needs_import(self.opts)
 
     def flag(self, name: str, flag: str) -> str:
         """How to name option ``name`` in a problem: the override that set it, else its flag."""
         return f"override {self.overridden[name]!r}" if name in self.overridden else flag
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What planning needs to know of this machine, probed by the caller (not while parsing)."""
+
+    gpus: int = 0
+
+    @classmethod
+    def probe(cls, executor: str) -> "Machine":
+        """``nvidia-smi -L`` where the job would run here (local executors, docker)."""
+        return cls(local_gpu_count() if executor in LOCAL_EXECUTORS + ("docker",) else 0)
 
 
 def local_gpu_count() -> int:
@@ -124,16 +136,17 @@ def _key_values(items: list[str], flag: str, problems: list[str]) -> dict[str, s
         return parse_key_values([i for i in items if "=" in i and not i.startswith("=")], flag)
 
 
-def _environment(args, site: dict, problems: list[str]) -> dict[str, str]:
-    """``--env`` and the site's env_vars, checked; secrets given by name are handed on by name."""
+def _environment(args, site: dict, problems: list[str], secrets: dict) -> dict[str, str]:
+    """``--env`` and the site's env_vars, checked; a secret given by value joins ``secrets``, handed on by
+    name when the job launches (:func:`recipes.secrets.adopt`)."""
     raw_env = _key_values(args.env, "--env", problems)
-    env, secrets = split_secret_env(raw_env)
-    for name in secrets:  # a secret given by value: hand it on by name from the environment
-        os.environ[name] = raw_env[name]
-        print(f"warning: --env {name}=...: secrets reach jobs by name from the environment and are never "
-              f"written into scripts; export {name} instead", file=sys.stderr)
+    env, given = split_secret_env(raw_env)
+    for name in given:
+        secrets[name] = (raw_env[name], f"warning: --env {name}=...: secrets reach jobs by name from the environment "
+                                        f"and are never written into scripts; export {name} instead")
     site_env = site.get("env_vars", {})
-    problems += secret_value_problems(env) + secret_value_problems(site_env, "site env_vars")
+    problems += (secret_value_problems(env, pending=secrets)
+                 + secret_value_problems(site_env, "site env_vars", pending=secrets))
     problems += env_problems(env) + env_problems(site_env, "site env_vars")
     return {**split_secret_env(site_env)[0], **env}
 
@@ -146,15 +159,14 @@ def _model(args, problems: list[str]):
         return get_model(DEFAULT_MODEL)
 
 
-def _resources(args, spec, problems: list[str]) -> tuple[str, str, bool, int, int, list[str]]:
+def _resources(args, spec, machine: Machine) -> tuple[str, str, bool, int, int, list[str]]:
     """(executor, backend, cpu, num_gpus, local_gpus, notes) with the machine's defaults resolved."""
     notes = []
-    local_gpus = local_gpu_count() if args.executor in LOCAL_EXECUTORS + ("docker",) else 0
-    backend = args.backend
-    if backend == "auto":
-        no_gpu = args.cpu or (args.executor in LOCAL_EXECUTORS and local_gpus == 0)
-        backend = "hf" if spec.is_debug and no_gpu else "megatron"
-    cpu = args.cpu or (backend == "hf" and args.executor in LOCAL_EXECUTORS and local_gpus == 0)
+    local_gpus = machine.gpus if args.executor in LOCAL_EXECUTORS + ("docker",) else 0
+    no_gpu = args.executor in LOCAL_EXECUTORS and local_gpus == 0
+    chosen = backends.choose(spec.is_debug, args.cpu or no_gpu) if args.backend == "auto" else backends.get(args.backend)
+    backend = chosen.name
+    cpu = args.cpu or (chosen.cpu_without_gpus() and no_gpu)
     if args.num_gpus is not None:
         num_gpus = args.num_gpus
     elif args.executor in LOCAL_EXECUTORS:
@@ -168,18 +180,19 @@ def _resources(args, spec, problems: list[str]) -> tuple[str, str, bool, int, in
     return executor, backend, cpu, num_gpus, local_gpus, notes
 
 
-def make_plan(entry: str, args) -> JobPlan:
-    """``args``: the namespace from :func:`recipes.cli.build_parser`. Bad values become ``plan.problems``."""
+def make_plan(entry: str, args, machine: "Machine | None" = None) -> JobPlan:
+    """``args``: the namespace from :func:`recipes.cli.build_parser`; ``machine``: what the caller probed of
+    this machine (:meth:`Machine.probe`). Bad values become ``plan.problems``. Reads files (site settings,
+    data), writes nothing and changes no environment: secrets given by value land in ``plan.secrets``."""
     problems: list[str] = []
     spec = _model(args, problems)
     site, site_problems = site_settings()
     problems += site_problems
-    adopt_hf_token_flag(args.hf_token)
-    adopt_wandb_token_flag(args.wandb_token)
-    env = _environment(args, site, problems)
+    secrets = flag_secrets(args.hf_token, args.wandb_token)
+    env = _environment(args, site, problems, secrets)
     if entry == "pretrain" and args.peft:
         problems.append(f"--peft {args.peft}: PEFT is for finetuning; use python -m recipes.finetune --peft {args.peft}")
-    executor, backend, cpu, num_gpus, local_gpus, notes = _resources(args, spec, problems)
+    executor, backend, cpu, num_gpus, local_gpus, notes = _resources(args, spec, machine or Machine.probe(args.executor))
     task = _task(entry, args)
     data, data_problems = parse_data(task, args.dataset_path, getattr(args, "mock_data", False))
     problems += data_problems
@@ -204,11 +217,11 @@ def make_plan(entry: str, args) -> JobPlan:
         lr=args.lr if args.lr is not None else tutorial.default_lr(
             entry, bool(nemo_model or args.hf_model_id), spec.is_debug),
         tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
-        # TP > 1: sequence parallelism on unless asked otherwise, as the tutorial scripts ran; not on a CPU,
-        # whose torch LayerNorm (no Transformer Engine) megatron-core refuses to split by sequence.
+        # TP > 1: sequence parallelism on unless asked otherwise, as the tutorial scripts ran (the backend
+        # says where it cannot be).
         sequence_parallel=args.sequence_parallel if args.sequence_parallel is not None else (
-            (False if cpu and backend == "megatron" else True) if tp > 1 else None),
-        fp8=args.fp8, fp8_recipe=fp8_recipe_name(args.fp8_recipe), dataset_path=data.spec if data else None,
+            backends.get(backend).default_sequence_parallel(cpu) if tp > 1 else None),
+        fp8=args.fp8, fp8_recipe=fp8_recipe_name(args.fp8_recipe), dataset_path=data.spec if data else None, data=data,
         packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False),
         wandb=args.wandb, wandb_project=args.wandb_project, wandb_name=args.wandb_name,
         seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
@@ -235,7 +248,7 @@ def make_plan(entry: str, args) -> JobPlan:
                    dryrun=args.dryrun, detach=args.detach, yes=args.yes, cpu=cpu, allow_dirty=args.allow_dirty,
                    restart=args.restart, rehearse=args.rehearse,
                    mounts_explicit=mounts, notes=notes, problems=problems,
-                   local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args),
+                   local_gpus=local_gpus, data=data, explicit=explicit_options(entry, args), secrets=secrets,
                    memory_check=not getattr(args, "no_memory_check", False), **_gpu_memory(args, site))
     if settings.container_image and not mounts:
         settings.container_mounts = auto_mounts(plan)
@@ -260,8 +273,7 @@ def job_paths(plan_or_opts) -> list[str]:
         data = parse_data(opts.task, opts.dataset_path)[0]
     paths = [opts.results_dir, *(data.folders if data else ())]
     paths += [p for p in (opts.nemo_model, opts.hf_model_id, opts.tokenizer) if p and p.startswith("/")]
-    if opts.backend == "megatron" and opts.hf_model_id and not opts.nemo_model:
-        paths.append(nemo_models_dir())  # the import task writes there, training restores from there
+    paths += backends.get(opts.backend).job_paths(opts)
     return paths
 
 

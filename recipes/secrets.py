@@ -19,21 +19,24 @@ COMMAND_LINE_WARNING = (
 )
 
 
-def adopt_hf_token_flag(token: str | None) -> None:
-    """``--hf_token`` still works: warn, and hand the value on through the environment only."""
-    if not token:
-        return
-    print(COMMAND_LINE_WARNING, file=sys.stderr)
-    os.environ["HF_TOKEN"] = token
+def flag_secrets(hf_token: str | None, wandb_token: str | None) -> dict[str, tuple[str, str]]:
+    """``--hf_token`` / the tutorial's ``--wandb_token`` still work: {variable: (value, warning)} to hand on
+    by name through the environment (:func:`adopt`), never as a value."""
+    found = {}
+    if hf_token:
+        found["HF_TOKEN"] = (hf_token, COMMAND_LINE_WARNING)
+    if wandb_token:
+        found["WANDB_API_KEY"] = (wandb_token, COMMAND_LINE_WARNING.replace("--hf_token", "--wandb_token").replace(
+            "HF_TOKEN", "WANDB_API_KEY"))
+    return found
 
 
-def adopt_wandb_token_flag(token: str | None) -> None:
-    """The tutorial's ``--wandb_token``: like ``--hf_token``, warned about and passed on as WANDB_API_KEY by name."""
-    if not token:
-        return
-    print(COMMAND_LINE_WARNING.replace("--hf_token", "--wandb_token").replace("HF_TOKEN", "WANDB_API_KEY"),
-          file=sys.stderr)
-    os.environ["WANDB_API_KEY"] = token
+def adopt(secrets: dict[str, tuple[str, str]]) -> None:
+    """Warn about each secret given by value and put it into this process's environment, where jobs
+    inherit it by name (the launching step does this; planning only finds them)."""
+    for name, (value, warning) in secrets.items():
+        print(warning, file=sys.stderr)
+        os.environ[name] = value
 
 
 def secret_values() -> list[str]:
@@ -60,9 +63,12 @@ TOKEN_PATTERNS = (re.compile(r"hf_[A-Za-z0-9]{30,}"), re.compile(r"(?<![0-9a-f])
                   re.compile(r"nvapi-[A-Za-z0-9_-]{20,}"))
 
 
-def secret_value_problems(env: dict[str, str], where: str = "--env") -> list[str]:
-    """A secret under another name (``--env MY_HF=<the HF_TOKEN value>``) would be written in plain text."""
-    known = {name: os.environ[name] for name in SECRET_ENV_NAMES if len(os.environ.get(name, "")) >= 8}
+def secret_value_problems(env: dict[str, str], where: str = "--env", pending: dict | None = None) -> list[str]:
+    """A secret under another name (``--env MY_HF=<the HF_TOKEN value>``) would be written in plain text.
+    ``pending``: secrets given by value on this command line, not yet in the environment (:func:`flag_secrets`)."""
+    given = {name: value for name, (value, _) in (pending or {}).items()}
+    known = {name: value for name, value in {**{n: os.environ.get(n, "") for n in SECRET_ENV_NAMES}, **given}.items()
+             if len(value) >= 8}
     problems = []
     for key, value in env.items():
         if key in SECRET_ENV_NAMES:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes import backends
 from recipes.errors import UsageError
 
 CONTINUAL_PRETRAIN_LR = 1e-5
@@ -131,9 +132,12 @@ def epoch_steps(opts, split: str) -> tuple[int | None, str]:
         return None, "no valid batch size and sequence length to count an epoch with"
     try:
         if opts.task == "pretrain":
-            from recipes.mmap_paths import parse_mmap_paths
+            pairs = getattr(opts.data, "pairs", None)
+            if pairs is None:  # options made without planning
+                from recipes.mmap_paths import parse_mmap_paths
 
-            prefixes = [prefix for _, prefix in parse_mmap_paths(opts.dataset_path)]
+                pairs = parse_mmap_paths(opts.dataset_path)
+            prefixes = [prefix for _, prefix in pairs]
             steps, tokens = pretrain_epoch_steps(prefixes, _seq_length(opts), opts.global_batch_size, split)
             return steps, (f"one epoch: {tokens:,} training tokens / ({_seq_length(opts)} × GBS "
                            f"{opts.global_batch_size}) = {steps} steps")
@@ -146,20 +150,7 @@ def epoch_steps(opts, split: str) -> tuple[int | None, str]:
 # ---- the pretraining checkpoint an empty --nemo_model means ----
 
 def latest_pretraining_checkpoint(results_dir: str, backend: str) -> str | None:
-    """The newest complete checkpoint of the tutorial's pretraining experiment, as finetune.py looked it up.
-
-    Megatron: ``checkpoints/*-last`` (newest by mtime, unfinished saves skipped); small-model backend:
-    the exported ``hf_model/`` folder.
-    """
-    base = Path(results_dir) / PRETRAIN_EXPERIMENT
-    if backend == "hf":
-        folder = base / "hf_model"
-        return str(folder) if (folder / "config.json").is_file() else None
-    folders = [p for p in (base / "checkpoints").glob("*-last") if p.is_dir() and not _unfinished(p)]
-    return str(max(folders, key=lambda p: p.stat().st_mtime)) if folders else None
-
-
-def _unfinished(checkpoint: Path) -> bool:
-    """NeMo's ModelCheckpoint marks a save in progress with a ``<name>-unfinished`` file beside it."""
-    return (checkpoint.parent / (checkpoint.name + "-unfinished")).exists()
+    """The newest complete checkpoint of the tutorial's pretraining experiment, as finetune.py looked it up
+    (where the backend keeps it: :meth:`recipes.backends.base.Backend.latest_checkpoint`)."""
+    return backends.get(backend).latest_checkpoint(Path(results_dir) / PRETRAIN_EXPERIMENT)
 

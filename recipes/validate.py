@@ -10,16 +10,18 @@ import math
 import os
 from pathlib import Path
 
-from recipes import hf_arch
+from recipes import backends
 from recipes.data_spec import MockData, SFTFolder
 from recipes.megatron_names import FP8_RECIPE_NAMES
 from recipes.mmap_paths import FLAG as MMAP_FLAG, missing_files
 from recipes.models import get_model
-from recipes.plan import JobPlan, job_paths
+from recipes.built import build_and_override
+from recipes.plan import JobPlan, Machine, job_paths, make_plan
 from recipes.sft_files import folder_problems
 from recipes.shell_check import check_shell_values
 from recipes.slurm_settings import ACCOUNT_REQUIRED, retries_problems
 from recipes.support import check_supported
+from recipes.tutorial_spellings import spelling_problems
 
 
 def check_parallelism(plan: JobPlan) -> list[str]:
@@ -50,8 +52,10 @@ def check_parallelism(plan: JobPlan) -> list[str]:
                         f"data_parallel_size = {o.micro_batch_size} × {o.data_parallel_size}; use a multiple of {step}")
     if o.sequence_parallel and o.tensor_model_parallel_size < 2:
         problems.append("--sequence_parallel: needs tensor parallelism; add -T 2 (or more) or drop --sequence_parallel")
-    if o.backend == "hf" and o.model_parallel_size > 1:
-        problems.append("-T/-P/-C: the small-model (hf) backend is data-parallel only; use 1 or --backend megatron")
+    backend = backends.get(o.backend)
+    if not backend.model_parallel and o.model_parallel_size > 1:
+        use = " or ".join(f"--backend {b.name}" for b in backends.REGISTRY.values() if b.model_parallel)
+        problems.append(f"-T/-P/-C: the {backend.title} ({backend.name}) backend is data-parallel only; use 1 or {use}")
     return problems
 
 
@@ -66,8 +70,8 @@ def check_sequence(plan: JobPlan) -> list[str]:
     if o.context_parallel_size > 1 and length % (2 * o.context_parallel_size):
         problems.append(f"-s/--seq_length: {length} must be divisible by 2×CP = {2 * o.context_parallel_size} "
                         "with context parallelism")
-    if o.qlora and (o.backend != "hf" or o.task not in ("lora", "dora")):
-        problems.append("--qlora: needs --peft lora/dora and the small-model backend (--backend hf)")
+    if o.qlora and ("qlora" not in backends.get(o.backend).honours or o.task not in ("lora", "dora")):
+        problems.append(f"--qlora: needs --peft lora/dora and {_which('qlora')}")
     elif o.qlora and plan.cpu:
         problems.append("--qlora: the 4-bit base (bitsandbytes) needs a CUDA GPU; drop --qlora (plain --peft lora "
                         "runs on CPU) or run on a GPU machine")
@@ -86,69 +90,32 @@ def check_training(plan: JobPlan) -> list[str]:
         problems.append(f"--seed: {o.seed} must be in [0, 2**32)")
     if o.fp8_recipe not in FP8_RECIPE_NAMES:
         problems.append(f"--fp8_recipe: unknown recipe {o.fp8_recipe!r}; choose one of {', '.join(FP8_RECIPE_NAMES)}")
-    if o.fp8 and o.backend == "hf":
-        problems.append("--fp8: only the Megatron backend supports FP8; drop --fp8 or use --backend megatron on GPUs")
-    if o.backend == "megatron" and plan.cpu:
-        problems += _megatron_cpu_problems(o)
-    elif o.backend == "megatron" and not plan.cpu and plan.executor in ("local", "torchrun") \
-            and plan.local_gpus < o.num_gpus:
-        message = (f"-G/--num_gpus: {o.num_gpus} GPU(s) asked but this machine has {plan.local_gpus}; Megatron needs "
-                   "CUDA: lower -G, submit with --executor slurm, or use -M tiny on CPU")
-        if plan.dryrun:
-            plan.notes.append(message)  # a dry-run may be prepared on a login node without GPUs
-        else:
-            problems.append(message)
-    if plan.rehearse and o.backend != "megatron":
-        problems.append("--rehearse: rehearses a Megatron recipe on CPU; the small-model backend already runs here: "
-                        "drop --rehearse and try it with --max_steps 2")
+    backend = backends.get(o.backend)
+    if o.fp8 and "fp8" not in backend.honours:
+        problems.append(f"--fp8: only {_which('fp8', flags=False)} supports FP8; drop --fp8 or use "
+                        f"{_which('fp8', names=False)} on GPUs")
+    if plan.rehearse and "rehearse" not in backend.honours:
+        titles = " or ".join(b.title for b in backends.supporting("rehearse"))
+        problems.append(f"--rehearse: rehearses a {titles} recipe on CPU; the {backend.title} backend already runs "
+                        "here: drop --rehearse and try it with --max_steps 2")
     for name, value in (("val_check_interval", o.val_check_interval), ("ckpt_every_n_steps", o.ckpt_every_n_steps)):
         if value is not None and value <= 0:
             problems.append(f"{plan.flag(name, '--' + name)}: {value} must be > 0")
     return problems
 
 
-def _megatron_cpu_problems(o) -> list[str]:
-    """``--backend megatron --cpu``: debug sizes only, and nothing that needs Transformer Engine's kernels
-    (megatron-core's local layers refuse each of these when the model is built, after minutes of startup)."""
-    if not _debug_size(o):
-        return [f"--cpu: the Megatron backend runs on CPU for debug-size models only (-M tiny, or an --hf_model_id "
-                f"folder of at most {hf_arch.CPU_MAX_PARAMS // 10**6}M parameters); {_model_named(o)} needs GPUs: "
-                "drop --cpu"]
-    problems = []
-    if o.context_parallel_size > 1:
-        problems.append(f"-C/--context_parallel_size: {o.context_parallel_size} needs Transformer Engine's attention "
-                        "(megatron-core's local attention has no context parallelism), which --cpu runs without; "
-                        "use -C 1")
-    if o.sequence_parallel:
-        problems.append("--sequence_parallel: not with --cpu: megatron-core's torch LayerNorm (no Transformer Engine) "
-                        "cannot be split by sequence; drop --sequence_parallel (-T still splits the layers)")
-    if o.packed_sequence:
-        problems.append("--packed_sequence: needs Transformer Engine's attention (megatron-core's local attention "
-                        "has no packed sequences), which --cpu runs without; drop --packed_sequence")
-    if o.fp8:
-        problems.append("--fp8: needs a Hopper GPU with Transformer Engine; drop --fp8 with --cpu")
-    return problems
+def _which(option: str, names: bool = True, flags: bool = True) -> str:
+    """The backends that honour a backend-specific option, as a message names them: "the Megatron backend
+    (--backend megatron)"; without ``flags`` the names only, without ``names`` the flags only."""
+    parts = [" ".join(([f"the {b.title} backend"] if names else []) +
+                      ([f"(--backend {b.name})" if names else f"--backend {b.name}"] if flags else []))
+             for b in backends.supporting(option)]
+    return " or ".join(parts) or "no backend"
 
 
-def _debug_size(o) -> bool:
-    """A debug model, or starting weights from a local HF folder small enough for a CPU (recipes.hf_arch)."""
-    if get_model(o.model).is_debug:
-        return True
-    config = None if o.nemo_model else hf_arch.read_config(o.hf_model_id)
-    try:
-        return config is not None and hf_arch.parameter_count(config) <= hf_arch.CPU_MAX_PARAMS
-    except (KeyError, TypeError, ZeroDivisionError):  # a malformed config.json: the import reports it
-        return False
-
-
-def _model_named(o) -> str:
-    config = None if o.nemo_model else hf_arch.read_config(o.hf_model_id)
-    if config is None:
-        return f"-M {o.model}"
-    try:
-        return f"{o.hf_model_id} ({hf_arch.parameter_count(config) / 1e6:.0f}M parameters)"
-    except (KeyError, TypeError, ZeroDivisionError):
-        return o.hf_model_id
+def check_backend(plan: JobPlan) -> list[str]:
+    """The chosen backend's own checks (recipes.backends)."""
+    return backends.get(plan.opts.backend).problems(plan)
 
 
 def check_weights(plan: JobPlan) -> list[str]:
@@ -190,13 +157,14 @@ def _recorded_hf_id(checkpoint: Path) -> str | None:
 def check_dataset(plan: JobPlan) -> list[str]:
     o, data, flag = plan.opts, plan.data, plan.flag("dataset_path", "-D/--dataset_path")
     if isinstance(data, MockData):
-        if o.backend == "hf" or o.task != "pretrain":
-            return ["--mock_data: only Megatron pretraining has a mock dataset; pass -D with real data"]
+        if "mock_data" not in backends.get(o.backend).honours or o.task != "pretrain":
+            titles = " or ".join(b.title for b in backends.supporting("mock_data"))
+            return [f"--mock_data: only {titles} pretraining has a mock dataset; pass -D with real data"]
         return []
     if data is None:
         if {"dataset_path", "mock_data"} & (plan.explicit | set(plan.overridden)):
             return []  # given but unusable: planning (or the override) reported it
-        if o.task == "pretrain" and o.backend == "megatron":
+        if o.task == "pretrain" and "mock_data" in backends.get(o.backend).honours:
             return [f"{flag}: required; pass Megatron mmap prefix(es) (python -m recipes.preprocess), or "
                     "--mock_data to train on random tokens on purpose"]
         kind = "a folder with training.jsonl" if o.task != "pretrain" else "Megatron mmap prefix(es)"
@@ -262,10 +230,21 @@ def check_memory(plan: JobPlan) -> list[str]:
 
 
 
-CHECKS = (check_parallelism, check_sequence, check_training, check_weights, check_dataset, check_executor,
+CHECKS = (check_parallelism, check_sequence, check_training, check_backend, check_weights, check_dataset, check_executor,
           check_results_dir, check_shell_values, check_supported, check_run_identity, check_memory)
 
 
 def validate(plan: JobPlan) -> list[str]:
     """All problems with ``plan`` (empty when it may run). Reads files; writes nothing."""
     return plan.problems + [problem for check in CHECKS for problem in check(plan)]
+
+
+def checked_plan(entry: str, args, spellings: dict | None = None) -> tuple[JobPlan, list[str]]:
+    """A training command's plan on this machine and all its problems: planning's, the tutorial spellings'
+    (``spellings``, from :func:`recipes.tutorial_spellings.split_spellings`), the overridden recipe's (built once here when overrides change it, kept in
+    ``plan.recipe``) and validation's. ``recipes.entry`` and the pipelines' training stages both use it."""
+    plan = make_plan(entry, args, Machine.probe(args.executor))
+    problems = spelling_problems(spellings or {}, plan)
+    if plan.overrides:  # only then does the recipe differ from the plan; building imports NeMo
+        problems += build_and_override(plan)
+    return plan, problems + validate(plan)

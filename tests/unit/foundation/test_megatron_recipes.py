@@ -107,9 +107,11 @@ def test_mmap_paths_argument_forms(tmp_path):
     for name in ("a", "b"):
         (tmp_path / f"{name}_text_document.bin").touch()
         (tmp_path / f"{name}_text_document.idx").touch()
-    assert mmap_paths_argument(str(tmp_path / "a_text_document.bin")) == str(tmp_path / "a_text_document")
-    assert mmap_paths_argument(str(tmp_path)) == ["0.5", str(tmp_path / "a_text_document"),
-                                                  "0.5", str(tmp_path / "b_text_document")]
+    from recipes.mmap_paths import parse_mmap_paths
+
+    assert mmap_paths_argument(parse_mmap_paths(str(tmp_path / "a_text_document.bin"))) == str(tmp_path / "a_text_document")
+    assert mmap_paths_argument(parse_mmap_paths(str(tmp_path))) == ["0.5", str(tmp_path / "a_text_document"),
+                                                                    "0.5", str(tmp_path / "b_text_document")]
 
 
 def test_dotted_overrides(tmp_path):
