@@ -1,5 +1,6 @@
 """Where and how jobs run. One small module per executor; each exposes ``build(settings)`` and
-``cpu_task(settings)``: the executor of a CPU-only task (one process, no GPUs) of the same job.
+``cpu_task(settings)``: the executor of a CPU-only task (one process, no GPUs) of the same job, and
+declares ``OPTIONS``: the executor-specific options it honours (any other one set is refused).
 
 The executor says where a job runs, the launcher how processes start (torchrun), the packager
 what code travels (NeMo-Run's three axes). Site settings (account, partition, image, mounts) come
@@ -13,6 +14,16 @@ import importlib
 from executors.settings import ExecutorSettings
 
 EXECUTORS = ("local", "torchrun", "slurm", "docker")
+
+
+def options(name: str) -> frozenset[str]:
+    """The executor-specific options (argparse destinations) executor ``name`` honours (its ``OPTIONS``)."""
+    return _module(name).OPTIONS
+
+
+def option_names() -> frozenset[str]:
+    """Every executor-specific option: one no executor honours is refused by the others."""
+    return frozenset().union(*(options(name) for name in EXECUTORS))
 
 
 def build_executor(name: str, settings: ExecutorSettings):
@@ -32,4 +43,4 @@ def _module(name: str):
     return importlib.import_module(f"executors.{name}")
 
 
-__all__ = ["EXECUTORS", "ExecutorSettings", "build_executor", "cpu_task_executor"]
+__all__ = ["EXECUTORS", "ExecutorSettings", "build_executor", "cpu_task_executor", "option_names", "options"]

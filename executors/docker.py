@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from executors.settings import ExecutorSettings
 
+OPTIONS = frozenset({"container_image", "container_mounts"})  # executor-specific options it honours
+
 
 def build(settings: ExecutorSettings):
     import nemo_run as run

@@ -13,6 +13,10 @@ from pathlib import Path
 
 from executors.settings import ExecutorSettings, venv_first_on_path
 
+OPTIONS = frozenset({"account", "partition", "cpu_partition", "time", "retries", "dependency", "dependency_type",
+                     "signal", "sbatch", "packager", "allow_dirty", "job_dir", "container_image",
+                     "container_mounts", "detach"})  # executor-specific options it honours
+
 
 def build(settings: ExecutorSettings):
     import nemo_run as run

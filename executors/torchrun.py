@@ -8,6 +8,8 @@ from __future__ import annotations
 from executors import local
 from executors.settings import ExecutorSettings, venv_first_on_path
 
+OPTIONS: frozenset[str] = frozenset()  # executor-specific options it honours (see executors.OPTION_NAMES)
+
 
 def build(settings: ExecutorSettings):
     import nemo_run as run

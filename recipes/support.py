@@ -1,11 +1,12 @@
 """What each executor and each backend honours: a set option the chosen pair ignores is refused.
 
 Options are argparse destinations; :attr:`JobPlan.explicit` holds those the user set. The backends
-declare theirs (:mod:`recipes.backends`).
+and the executors (``OPTIONS`` in each ``executors/<name>.py``) declare theirs.
 """
 
 from __future__ import annotations
 
+import executors
 from recipes import backends
 from recipes.plan import JobPlan
 
@@ -16,11 +17,6 @@ FLAGS = {"account": "-a/--account", "partition": "-p/--partition", "time": "-t/-
          "wandb": "--wandb", "wandb_project": "--wandb_project", "packed_sequence": "--packed_sequence",
          "sequence_parallel": "--sequence_parallel", "fp8_recipe": "--fp8_recipe", "cpu_partition": "--cpu_partition",
          "wandb_name": "--wandb_name"}
-_SLURM = {"account", "partition", "cpu_partition", "time", "retries", "dependency", "dependency_type", "signal", "sbatch", "packager",
-          "allow_dirty", "job_dir", "container_image", "container_mounts", "detach"}
-_EXECUTOR_ONLY = _SLURM
-EXECUTOR_OPTIONS = {"local": set(), "torchrun": set(), "slurm": _SLURM,
-                    "docker": {"container_image", "container_mounts"}}
 # Backend-specific options refused when set explicitly and the chosen backend does not honour them;
 # --fp8, --qlora, --mock_data and --rehearse are checked by value in recipes.validate.
 _REFUSED_WHEN_SET = ("wandb", "wandb_project", "wandb_name", "packed_sequence", "sequence_parallel")
@@ -29,8 +25,9 @@ _REFUSED_WHEN_SET = ("wandb", "wandb_project", "wandb_name", "packed_sequence", 
 def check_supported(plan: JobPlan) -> list[str]:
     problems = []
     executor, backend = plan.executor, backends.get(plan.opts.backend)
-    for name in sorted(plan.explicit & _EXECUTOR_ONLY - EXECUTOR_OPTIONS[executor]):
-        where = "Slurm" if name not in EXECUTOR_OPTIONS["docker"] else "--executor slurm/docker"
+    for name in sorted(plan.explicit & executors.option_names() - executors.options(executor)):
+        honouring = [e for e in executors.EXECUTORS if name in executors.options(e)]
+        where = "Slurm" if honouring == ["slurm"] else f"--executor {'/'.join(honouring)}"
         problems.append(f"{FLAGS[name]}: not used by --executor {executor} ({where} only); drop it or choose "
                         "an executor that honours it")
     for name in sorted(plan.explicit & set(_REFUSED_WHEN_SET) - backend.honours):

@@ -10,6 +10,10 @@
 # the first one's report follows it. TEST_STREAMS=1 runs one pytest process, as do test paths.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+case "${TEST_STREAMS:-2}" in
+  1|2) ;;
+  *) echo "test.sh: TEST_STREAMS=${TEST_STREAMS}: use 1 (one pytest process) or 2 (the default)" >&2; exit 2 ;;
+esac
 bash scripts/setup.sh || exit 1
 # tiktoken 0.7.0 (nemo_toolkit[nlp]'s pin) beside the installed one, for the fast path's
 # differential tests of that version (tests/unit/data/test_fast_bpe.py; not imported otherwise).

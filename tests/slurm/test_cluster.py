@@ -220,3 +220,18 @@ def test_stop_then_start_again(slurm_cluster, tmp_path):
     assert rc == 0, out
     jobid = sbatch("--wrap", "true", cwd=tmp_path)
     assert wait_for_state(jobid, "COMPLETED", timeout=30)[0] == "COMPLETED"
+
+
+def test_doctor_requires_pyxis_once_a_container_image_is_configured(slurm_cluster, isolated):
+    """On the cluster (srun on PATH) the doctor's pyxis check follows what srun offers: this cluster has no
+    pyxis plugin, so a configured container image is a FAIL (exit 1); with pyxis it is OK."""
+    import json
+
+    from testlib import run_module
+
+    has_pyxis = "--container-image" in run("srun", "--help").stdout
+    result = run_module("recipes.doctor", "--json", env={"RECIPES_CONTAINER_IMAGE": "nvcr.io/nvidia/nemo:26.02"},
+                        timeout=300)
+    checks = {check["name"]: check for check in json.loads(result.stdout)}
+    assert checks["pyxis"]["status"] == ("OK" if has_pyxis else "FAIL")
+    assert result.returncode == (0 if has_pyxis else 1)

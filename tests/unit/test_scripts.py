@@ -37,6 +37,13 @@ def _versions(python: Path) -> dict:
     return json.loads(subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout)
 
 
+def test_test_script_refuses_an_unknown_stream_count():
+    """TEST_STREAMS is 1 or 2; anything else is named before setup or any test runs."""
+    proc = bash("test.sh", env={"TEST_STREAMS": "two"}, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "test.sh: TEST_STREAMS=two: use 1 (one pytest process) or 2 (the default)"
+
+
 def test_container_setup_keeps_the_stack():
     """An environment that already has the NVIDIA stack (as the NGC image does) keeps every version."""
     python = VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable)

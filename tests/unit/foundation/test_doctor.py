@@ -1,10 +1,7 @@
 """``python -m recipes.doctor``: real checks of this machine; exit 0 with only OK/WARN, 1 on any FAIL."""
 
 import json
-import shutil
 from pathlib import Path
-
-import pytest
 
 from testlib import run_module
 
@@ -73,16 +70,6 @@ def test_missing_named_paths_and_a_broken_site_file_fail(isolated):
     assert checks["site settings"]["status"] == "FAIL" and "acount" in checks["site settings"]["detail"]
     assert checks["nemo checkpoint"]["status"] == "FAIL"
     assert checks["tokenizer"]["status"] == "FAIL"
-
-
-@pytest.mark.skipif(not shutil.which("srun"), reason="needs the Slurm client (srun) on PATH")
-def test_pyxis_is_required_once_a_container_image_is_configured(isolated):
-    import subprocess
-
-    has_pyxis = "--container-image" in subprocess.run(["srun", "--help"], capture_output=True, text=True).stdout
-    code, out, _ = doctor("--json", env={"RECIPES_CONTAINER_IMAGE": "nvcr.io/nvidia/nemo:26.02"})
-    assert by_name(out)["pyxis"]["status"] == ("OK" if has_pyxis else "FAIL")
-    assert code == (0 if has_pyxis else 1)
 
 
 def test_an_unknown_model_is_a_usage_error(isolated):
