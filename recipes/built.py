@@ -11,6 +11,7 @@ from recipes import backends
 from recipes.data_spec import parse_data
 from recipes.overrides import override_problem
 from recipes.plan import JobPlan
+from recipes.data.sft_tokens import template_problem
 
 # RecipeOptions field -> the recipe field(s) holding it (Megatron recipe and small-model recipe alike).
 READ_BACK = {
@@ -58,7 +59,6 @@ def build_and_override(plan: JobPlan) -> list[str]:
 
 def _read_back(plan: JobPlan, key: str, item: str) -> list[str]:
     if key == "data.prompt_template":  # the small-model backend's; checked here, not when the job tokenizes
-        from recipes.data.sft_tokens import template_problem
 
         problem = template_problem(str(_get(plan.recipe, key)))
         return [f"override {item!r}: {problem}"] if problem else []

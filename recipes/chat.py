@@ -17,6 +17,10 @@ import sys
 
 from recipes.argcheck import Parser
 from recipes.errors import cli_main
+from recipes.model_source import hf_model_dir, model_problems
+from recipes.data.sft_formats import check_template, Example, render
+from recipes.hf.inference import generate, load_for_inference
+from recipes.data.sft_tokens import SFTEncoder
 
 PROG = "python -m recipes.chat"
 MAX_NEW_TOKENS = 100_000
@@ -25,8 +29,6 @@ DEFAULT_TOP_P = "0.9"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The checked command line; every problem (the model folders' files included) reported together."""
-    from recipes.model_source import model_problems
-
     parser = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_path", required=True,
                         help="HF model dir (or an adapter dir: its base is used), or a NeMo 2 checkpoint dir (full "
@@ -54,8 +56,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.seed = checks.integer("--seed", args.seed, low=0, high=2**63 - 1)
     args.max_turns = checks.integer("--max_turns", args.max_turns, low=1, high=10_000)
     try:
-        from recipes.data.sft_formats import check_template
-
         args.template = check_template(args.template)
     except ValueError as exc:
         checks.add(str(exc))
@@ -83,14 +83,11 @@ class Conversation:
                 messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             messages.append({"role": "user", "content": user})
             return list(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
-        from recipes.data.sft_tokens import SFTEncoder
 
         return SFTEncoder(tok).prompt_ids({"input": self.prompt_text(user)})
 
     def prompt_text(self, user: str) -> str:
         """The conversation as ``prepare_sft`` writes a dialogue's ``input`` under the template."""
-        from recipes.data.sft_formats import Example, render
-
         utterances = [text for turn in self.turns for text in turn] + [user]
         text, _ = render(Example(tuple(utterances[-self.max_turns:]), ""), self.template)
         if not self.system_prompt:
@@ -100,8 +97,6 @@ class Conversation:
         return f"{self.system_prompt}\n{text}"
 
     def reply(self, model, user: str, args) -> str:
-        from recipes.hf.inference import generate
-
         new_ids = generate(model, self.tokenizer, self.prompt_ids(user), args.max_new_tokens,
                            args.temperature, args.top_p)
         answer = self.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
@@ -134,8 +129,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from recipes.hf.inference import load_for_inference
-    from recipes.model_source import hf_model_dir
 
     torch.manual_seed(args.seed)
     with hf_model_dir(args.model_path, PROG) as model_dir:  # a NeMo export is removed once loaded

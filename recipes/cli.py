@@ -12,6 +12,7 @@ from executors import EXECUTORS
 from recipes import backends
 from recipes.megatron_names import FP8_RECIPE_NAMES
 from recipes.models import MODELS
+from recipes.errors import UsageError
 
 PEFT_CHOICES = ("none", "lora", "dora")
 DEFAULT_EXPERIMENT = {"pretrain": "llama31_pretraining", "finetune": "llama31_finetuning"}
@@ -140,8 +141,6 @@ def _optional_int(text: str) -> int | None:
 
 
 def parse_key_values(items: list[str], flag: str) -> dict[str, str]:
-    from recipes.errors import UsageError
-
     result = {}
     for item in items:
         key, sep, value = item.partition("=")

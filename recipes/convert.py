@@ -15,6 +15,12 @@ from pathlib import Path
 from recipes.argcheck import Checks, Parser
 from recipes.errors import UsageError, cli_main
 from recipes.hf_weights import file_problems
+from recipes.atomic import output_problems
+from recipes.conversion.nemo_source import NemoSource, checkpoint_problems, validate_nemo_ckpt
+from recipes.conversion.sources import resolve_import_source
+from recipes.conversion.staging import check_output
+from recipes.conversion.nemo_llm_forms import translate
+from recipes.conversion import export_hf, import_hf
 
 PROG = "recipes.convert"
 
@@ -48,11 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace, checks: Checks) -> None:
     """The source's and the output's problems together, before NeMo is imported."""
-    from recipes.atomic import output_problems
-    from recipes.conversion.nemo_source import NemoSource, checkpoint_problems, validate_nemo_ckpt
-    from recipes.conversion.sources import resolve_import_source
-    from recipes.conversion.staging import check_output
-
     try:
         source = (resolve_import_source if args.command == "import" else validate_nemo_ckpt)(args.source)
     except UsageError as exc:
@@ -75,12 +76,9 @@ def check_args(args: argparse.Namespace, checks: Checks) -> None:
 
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
-    from recipes.conversion.nemo_llm_forms import translate
-
     args, checks = build_parser().parse_collecting(translate(sys.argv[1:] if argv is None else list(argv)))
     check_args(args, checks)
     # Lazy: `--help` and argument errors must not pay for importing NeMo.
-    from recipes.conversion import export_hf, import_hf
 
     convert = import_hf if args.command == "import" else export_hf
     convert(args.source, args.output_path, overwrite=args.overwrite)

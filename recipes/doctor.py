@@ -14,6 +14,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from recipes.errors import cli_main
+from recipes.doctor_checks import CONSTRAINTS_ENV, check_gpus, check_packages, check_python, check_site, check_slurm
+from recipes.doctor_paths import check_model, check_results_dir
+from recipes.doctor_stack import check_pair
+from recipes.options import default_results_dir
+from recipes.slurm_settings import repo_root
+from recipes.models import get_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_checks(args) -> list:
-    from recipes.doctor_checks import CONSTRAINTS_ENV, check_gpus, check_packages, check_python, check_site, check_slurm
-    from recipes.doctor_paths import check_model, check_results_dir
-    from recipes.doctor_stack import check_pair
-    from recipes.options import default_results_dir
-    from recipes.slurm_settings import repo_root
-
     constraints = Path(os.environ.get(CONSTRAINTS_ENV) or repo_root() / "constraints.txt")
     site_checks, site = check_site()
     return (check_python() + check_packages(constraints) + check_pair() + check_gpus() + check_slurm(site) + site_checks
@@ -45,7 +45,6 @@ def run_checks(args) -> list:
 @cli_main("recipes.doctor")
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from recipes.models import get_model
 
     get_model(args.model)  # an unknown -M is a usage error (exit 2), not a failed check
     checks = run_checks(args)

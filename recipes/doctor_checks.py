@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from executors.site import site_file, site_settings
 
 CONSTRAINTS_ENV = "RECIPES_DOCTOR_CONSTRAINTS"  # another constraints file to check against
 PACKAGES = ("nemo_toolkit", "nemo_run", "megatron_core", "transformer_engine", "torch", "lightning", "transformers")
@@ -138,8 +139,6 @@ def check_slurm(site: dict) -> list[Check]:
 
 
 def check_site() -> tuple[list[Check], dict]:
-    from executors.site import site_file, site_settings
-
     site, problems = site_settings()
     if problems:
         return [Check("site settings", "FAIL", "; ".join(problems),

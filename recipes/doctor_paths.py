@@ -8,13 +8,12 @@ import tempfile
 from pathlib import Path
 
 from recipes.doctor_checks import FREE_DISK_WARN, Check
+from recipes.errors import UsageError
+from recipes.models import get_model
+from recipes.tokenizer import in_hf_cache, resolve_tokenizer_path
 
 
 def check_model(model: str, hf_model_id: str | None, nemo_model: str | None, tokenizer: str | None) -> list[Check]:
-    from recipes.errors import UsageError
-    from recipes.models import get_model
-    from recipes.tokenizer import in_hf_cache, resolve_tokenizer_path
-
     try:
         spec = get_model(model)
     except UsageError as exc:

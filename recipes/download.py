@@ -14,6 +14,7 @@ import sys
 
 from recipes.argcheck import Parser
 from recipes.errors import cli_main
+from recipes.data.download import download
 
 PROG = "recipes.download"
 NAMES = ("wikinews", "alpaca_zhtw", "lccc")
@@ -33,7 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
     args, checks = build_parser().parse_collecting(argv)
-    from recipes.data.download import download
 
     path = download(args.dataset, args.output_dir, split=args.split, limit=args.limit, overwrite=args.overwrite,
                     checks=checks)

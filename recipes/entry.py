@@ -8,19 +8,19 @@ from recipes.cli import build_parser
 from recipes.errors import ValidationErrors
 from recipes.slurm_settings import launch_problems
 from recipes.tutorial_spellings import split_spellings
+from recipes.secrets import adopt
+from recipes.validate import checked_plan
+from recipes.launch import run_plan
 
 
 def main(entry: str, argv: list[str] | None = None) -> int:
     argv, spellings = split_spellings(sys.argv[1:] if argv is None else list(argv))
     args = build_parser(entry).parse_args(argv)
-    from recipes.secrets import adopt
-    from recipes.validate import checked_plan
 
     plan, problems = checked_plan(entry, args, spellings)
     adopt(plan.secrets)  # secrets given by value: warned about, handed on by name through the environment
     problems += launch_problems(plan)  # the repository and job directory, reported with the rest
     if problems:
         raise ValidationErrors(problems)
-    from recipes.launch import run_plan
 
     return run_plan(plan)

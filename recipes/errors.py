@@ -7,6 +7,8 @@ import os
 import sys
 import traceback
 from typing import Callable, Iterable
+from executors.settings import SettingsError
+from recipes.secrets import redact
 
 USAGE_EXIT = 2
 RUN_FAILED = 1
@@ -34,8 +36,6 @@ def report(exc: Exception, prog: str) -> None:
 
 def _usage_errors() -> tuple[type, ...]:
     """UsageError, and executors' own settings errors (executors/ does not import recipes/)."""
-    from executors.settings import SettingsError
-
     return UsageError, SettingsError
 
 
@@ -50,8 +50,6 @@ def _split_debug(args: tuple) -> tuple[tuple, bool]:
 
 def _unexpected(exc: BaseException, prog: str, debug: bool) -> int:
     """A bug, not a usage error: one line first; the traceback with --debug / RECIPES_DEBUG=1."""
-    from recipes.secrets import redact
-
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
     first = str(exc).splitlines()[0] if str(exc) else ""

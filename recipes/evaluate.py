@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 
 from recipes.argcheck import Checks, Parser
-from recipes.errors import UsageError, cli_main
+from recipes.errors import cli_main, UsageError
+from recipes.data.sft_tokens import SFTEncoder
+from recipes.hf.inference import generate, load_for_inference
+from recipes.model_source import hf_model_dir, model_problems
+from recipes.atomic import atomic_file, output_problems
+from recipes.hf.metrics import load_curves
+from recipes.data.sft_formats import brace_problem
 
 PROG = "python -m recipes.evaluate"
 # sacrebleu's tokenizers that need no download (spm/flores fetch a model, *-mecab need MeCab).
@@ -102,16 +108,11 @@ def text_metrics(predictions: list[str], references: list[str], tokenize: str) -
 
 def prompts(tokenizer, template: str, rows: list[dict]) -> list[list[int]]:
     """Each row's training context (BOS + the template up to ``{output}``), tokenized as in training."""
-    from recipes.data.sft_tokens import SFTEncoder
-
     encoder = SFTEncoder(tokenizer, template, "--prompt_template")
     return [encoder.prompt_ids(row) for row in rows]
 
 
 def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[float]]:
-    from recipes.hf.inference import generate, load_for_inference
-    from recipes.model_source import hf_model_dir
-
     with hf_model_dir(args.model_path, PROG) as model_dir:
         model, tokenizer = load_for_inference(model_dir, args.adapter)
     predictions, lengths, latencies = [], [], []
@@ -126,10 +127,6 @@ def run_generation(args, rows: list[dict]) -> tuple[list[str], list[int], list[f
 
 def plot_curves(log_dirs: list[str], path: Path) -> str | None:
     """One PNG, one panel per run (training and validation loss against step)."""
-    from recipes.atomic import atomic_file
-
-    from recipes.hf.metrics import load_curves
-
     runs = [(d, load_curves(d)) for d in log_dirs]
     runs = [(d, curves) for d, curves in runs if any(curves.values())]
     if not runs:
@@ -175,9 +172,6 @@ def default_output(args) -> Path:
 
 def check_args(args, checks: Checks) -> list[dict]:
     """Every problem of the command line, before the model is loaded; the test rows."""
-    from recipes.atomic import output_problems
-    from recipes.model_source import model_problems
-
     args.max_new_tokens = checks.integer("--max_new_tokens", args.max_new_tokens, low=1, high=MAX_NEW_TOKENS)
     args.limit = checks.integer("--limit", args.limit, low=1)
     checks.choice("--bleu_tokenize", args.bleu_tokenize, BLEU_TOKENIZERS)
@@ -225,8 +219,6 @@ def _test_rows(args, checks: Checks) -> list[dict]:
 def _template_problems(template: str, row: dict) -> list[str]:
     """--prompt_template must format every row: a stray brace or a field the rows lack is named here, not a
     KeyError later (its fields read as the prompt building cuts them, recipes.data.sft_tokens)."""
-    from recipes.data.sft_formats import brace_problem
-
     problem = brace_problem(template, doubled_is_literal=False)  # cut at its fields as in training (sft_tokens)
     if problem:
         return [f"--prompt_template {template!r}: {problem}"]
@@ -269,8 +261,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_outputs(args, report: dict) -> Path:
     """The plot, then the report, each under a temporary name renamed into place."""
-    from recipes.atomic import atomic_file
-
     output = default_output(args)
     if args.log_dir or args.plot_runs:
         report["loss_plot"] = plot_curves(args.plot_runs + [d for d in [args.log_dir] if d], output.with_suffix(".png"))

@@ -17,6 +17,7 @@ from nemo.collections import llm
 from recipes.models import MODELS
 from recipes.options import TASKS, RecipeOptions, default_results_dir
 from recipes.backends import build_recipe
+from recipes.hf.task import train
 
 TARGETS = {"pretrain": llm.pretrain, "sft": llm.finetune, "lora": llm.finetune, "dora": llm.finetune}
 
@@ -39,8 +40,6 @@ def _make_factory(model: str, task: str) -> Callable[..., run.Partial]:
 
 def _make_hf_factory(model: str, task: str) -> Callable[..., run.Partial]:
     """The small-model backend (CPU or one GPU per process) for debug models."""
-    from recipes.hf.task import train
-
     def factory(dir: Optional[str] = None, name: str = "default", num_nodes: int = 1,
                 num_gpus_per_node: int = 1) -> run.Partial:
         opts = RecipeOptions(task=task, model=model, backend="hf", experiment=name,

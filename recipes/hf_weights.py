@@ -13,14 +13,13 @@ import zipfile
 from pathlib import Path
 
 from recipes.errors import UsageError
+from recipes.conversion.sources import weight_files
 
 FIX = "download or copy it again"
 
 
 def folder_problems(folder: str | Path, flag: str) -> list[str]:
     """Every weights file of the HF model ``folder`` present (index or glob) and complete."""
-    from recipes.conversion.sources import weight_files
-
     try:
         files = weight_files(Path(folder), flag)
     except UsageError as exc:

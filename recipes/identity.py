@@ -19,6 +19,7 @@ import json
 import os
 import time
 from pathlib import Path
+from recipes.models import get_model
 
 RECORD = "run.json"
 FOLDER = "identity"
@@ -41,8 +42,6 @@ FIELDS = ("task", "model", "backend", "base_weights", "dataset", "tokenizer", "s
 
 def identity(opts) -> dict:
     """The values that define ``opts``'s run (resolved: defaults filled in, paths absolute)."""
-    from recipes.models import get_model
-
     spec = get_model(opts.model)
     return {
         "task": opts.task, "model": spec.name, "backend": opts.backend,

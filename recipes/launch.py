@@ -12,9 +12,11 @@ from pathlib import Path
 from executors import build_executor, cpu_task_executor
 from recipes.overrides import apply_overrides
 from recipes.plan import JobPlan
-from recipes import backends
+from recipes import backends, identity
 from recipes.remote import dryrun_experiment, run_experiment, use_nemorun_home
 from recipes.secrets import redact
+from recipes.rehearse import rehearse
+from recipes.memory_check import plan_table
 
 RUN_FAILED = 1
 
@@ -49,8 +51,6 @@ def run_plan(plan: JobPlan) -> int:
         print(f"note: {note}", file=sys.stderr)
     print_memory_table(plan, tasks[-1][1])
     if plan.rehearse:
-        from recipes.rehearse import rehearse
-
         rehearse(tasks[-1][1], plan.opts.experiment)
     if plan.dryrun:
         return dryrun(plan, tasks, executor)
@@ -67,8 +67,6 @@ def run_plan(plan: JobPlan) -> int:
 
 def _claim_experiment_dir(plan: JobPlan) -> None:
     """--restart moves the old directory aside; then the directory records this run's identity."""
-    from recipes import identity
-
     if plan.restart:
         moved = identity.restart(plan.opts.log_dir)
         if moved:
@@ -77,8 +75,6 @@ def _claim_experiment_dir(plan: JobPlan) -> None:
 
 
 def print_memory_table(plan: JobPlan, recipe) -> None:
-    from recipes.memory_check import plan_table
-
     table = plan_table(plan, recipe)
     if table:
         print(table, flush=True)

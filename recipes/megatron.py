@@ -18,6 +18,9 @@ from recipes.models import get_model
 from recipes.options import PRETRAIN_SPLIT, RecipeOptions
 from recipes.mcore import train as mcore_train
 from recipes.tokenizer import nemo_tokenizer
+from recipes import hf_arch
+from recipes.data.sft_tokens import NEMO_DATASET_KWARGS
+from recipes.conversion.api import import_hf
 
 TARGETS = {"pretrain": mcore_train.pretrain, "sft": mcore_train.finetune, "lora": mcore_train.finetune,
            "dora": mcore_train.finetune}
@@ -67,8 +70,6 @@ def build_recipe(opts: RecipeOptions) -> run.Partial:
 def model_arch(opts: RecipeOptions) -> dict:
     """Model-config fields over NeMo's: the debug model's, or those of a local --hf_model_id folder
     (its weights are restored into this model, so it must have their shape; recipes.hf_arch)."""
-    from recipes import hf_arch
-
     spec = get_model(opts.model)
     config = None if spec.is_debug or opts.nemo_model else hf_arch.read_config(opts.hf_model_id)
     return hf_arch.megatron_arch(config) if config else dict(spec.arch)
@@ -156,7 +157,6 @@ def _set_data(recipe: run.Partial, opts: RecipeOptions) -> None:
         from nemo.collections.llm.gpt.data.packed_sequence import PackedSequenceSpecs
 
         packed = run.Config(PackedSequenceSpecs, packed_sequence_size=length)
-    from recipes.data.sft_tokens import NEMO_DATASET_KWARGS
 
     # The tokenization the small-model backend shares (BOS added, unlike NeMo's default).
     recipe.data = run.Config(llm.FineTuningDataModule, dataset_root=opts.dataset_path, seed=opts.seed,
@@ -276,7 +276,6 @@ def import_to_nemo_cache(source: str, target: str | None = None) -> str:
 
     from nemo.lightning.resume import NEMO_MODELS_CACHE
 
-    from recipes.conversion.api import import_hf
 
     target = Path(target) if target else Path(NEMO_MODELS_CACHE) / source.lstrip("/")
     if (target / "context").is_dir() and (target / "weights").is_dir():

@@ -13,6 +13,8 @@ import subprocess
 from recipes import backends
 from recipes.memory import GIB, LORA_TARGETS, Arch, Estimate, Layout, estimate, vary
 from recipes.models import LLAMA3_VOCAB
+from recipes.errors import UsageError
+from recipes.overrides import apply_overrides
 
 SKIP_FLAG = "--no_memory_check"
 
@@ -213,8 +215,6 @@ def check_plan(plan) -> list[str]:
         plan.notes.append("memory: GPU size unknown, the estimate is not checked; pass --gpu_memory GB "
                           "or set gpu_memory in the site file")
         return []
-    from recipes.errors import UsageError
-    from recipes.overrides import apply_overrides
 
     try:  # the recipe recipes.built made with the overrides, when there were any
         recipe = plan.recipe if plan.recipe is not None else apply_overrides(backends.build_recipe(plan.opts), plan.overrides)

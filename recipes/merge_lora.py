@@ -12,6 +12,8 @@ from pathlib import Path
 
 from recipes.argcheck import Checks, Parser
 from recipes.errors import cli_main
+from recipes.atomic import atomic_dir, output_problems
+from recipes.hf.inference import load_adapter, load_model, load_tokenizer_from, model_dir_problems
 
 PROG = "python -m recipes.merge_lora"
 
@@ -29,9 +31,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def check_paths(base: str, adapter: str, output_path: str | Path, overwrite: bool, checks: Checks) -> tuple[str, str]:
     """Every problem of the three folders, together, before torch is imported."""
-    from recipes.atomic import output_problems
-    from recipes.hf.inference import model_dir_problems
-
     base, adapter, problems = model_dir_problems(base, adapter, "--base", "--adapter")
     checks.add(*problems)
     checks.add(*output_problems(output_path, overwrite, "--output_path", inputs=[p for p in (base, adapter) if p]))
@@ -44,8 +43,6 @@ def check_paths(base: str, adapter: str, output_path: str | Path, overwrite: boo
 def merge(base: str, adapter: str, output_path: str | Path, overwrite: bool = False) -> Path:
     import torch
 
-    from recipes.atomic import atomic_dir
-    from recipes.hf.inference import load_adapter, load_model, load_tokenizer_from
 
     base, adapter = check_paths(base, adapter, output_path, overwrite, Checks())
     # fp32 so the merge adds the low-rank update without rounding it away.

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from recipes.errors import UsageError
+from recipes.mmap_index import index_problems
 
 FLAG = "-D/--dataset_path"
 
@@ -53,8 +54,6 @@ def parse_mmap_paths(spec: str | list[str]) -> list[tuple[float, str]]:
 
 def missing_files(pairs: list[tuple[float, str]]) -> list[str]:
     """One problem line per prefix whose ``.bin`` or ``.idx`` is missing or whose pair is inconsistent."""
-    from recipes.mmap_index import index_problems
-
     problems = []
     for _, prefix in pairs:
         has_bin, has_idx = Path(prefix + ".bin").is_file(), Path(prefix + ".idx").is_file()

@@ -22,6 +22,12 @@ import threading
 import uuid
 from pathlib import Path
 from typing import Iterator
+from recipes.hf.inference import adapter_problems, model_dir_problems
+from recipes.hf.modeling import is_adapter_dir, is_hf_model_dir
+from recipes.conversion.nemo_source import checkpoint_problems, checkpoints_below, INCOMPLETE, validate_nemo_ckpt
+from recipes.conversion.staging import check_output
+from recipes.errors import UsageError
+from recipes.conversion import export_hf
 
 EXPECTED = ("a Hugging Face model folder (config.json: <log_dir>/hf_model, a save_pretrained folder) or a "
             "NeMo 2 checkpoint (weights/ + context/, e.g. <run>/checkpoints/<name>-last)")
@@ -38,9 +44,6 @@ def is_nemo_checkpoint_path(path: str | os.PathLike) -> bool:
 def model_problems(model_path: str, adapter: str | None, flag: str = "--model_path",
                    adapter_flag: str = "--adapter") -> list[str]:
     """Every problem of ``--model_path`` / ``--adapter`` as one line each; reads files only."""
-    from recipes.hf.inference import model_dir_problems
-    from recipes.hf.modeling import is_adapter_dir, is_hf_model_dir
-
     path = Path(model_path)
     if path.is_file():
         return [_file_problem(path, flag)]
@@ -56,8 +59,6 @@ def model_problems(model_path: str, adapter: str | None, flag: str = "--model_pa
 
 
 def _adapter_problems(adapter: str, flag: str, adapter_flag: str) -> list[str]:
-    from recipes.hf.inference import adapter_problems
-
     if is_nemo_checkpoint_path(adapter):
         return [f"{adapter_flag}: {adapter} is a NeMo checkpoint, not a PEFT adapter folder; pass a NeMo LoRA "
                 f"checkpoint as {flag} alone (it is merged into its base model)"]
@@ -66,10 +67,6 @@ def _adapter_problems(adapter: str, flag: str, adapter_flag: str) -> list[str]:
 
 def nemo_problems(path: Path, flag: str) -> list[str]:
     """The exporter's own source checks (Llama, LoRA base present), the weights' files, the temp disk space."""
-    from recipes.conversion.nemo_source import INCOMPLETE, checkpoint_problems, validate_nemo_ckpt
-    from recipes.conversion.staging import check_output
-    from recipes.errors import UsageError
-
     absent = [name for name in ("context", "weights") if not (path / name).is_dir()]
     if absent:
         return [f"{flag} {path.absolute()}: a NeMo checkpoint without {absent[0]}/; {INCOMPLETE}"]
@@ -109,8 +106,6 @@ def _tar_holds_nemo2(path: Path, look_at: int = 200) -> bool:
 
 
 def _neither_problem(path: Path, flag: str) -> str:
-    from recipes.conversion.nemo_source import checkpoints_below
-
     below = checkpoints_below(path)
     if below:
         return f"{flag}: {path} holds NeMo checkpoints but is not one; pass one of them: " + \
@@ -125,7 +120,6 @@ def hf_model_dir(model_path: str, prog: str) -> Iterator[str]:
     if not is_nemo_checkpoint_path(model_path):
         yield model_path
         return
-    from recipes.conversion import export_hf
 
     # Named before it exists, so that an interrupt at any point finds it in ``finally``.
     temp = Path(tempfile.gettempdir()) / f"{EXPORT_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -19,6 +19,10 @@ import sys
 
 from recipes.argcheck import number_problems, whole
 from recipes.errors import ValidationErrors, cli_main
+from recipes import pipeline_plan
+from recipes.pipeline_slurm import submit
+from recipes.pipeline_status import record_start
+from recipes.pipeline_run import run_stage
 
 PROG = "recipes.pipeline"
 
@@ -54,7 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_intermixed_args(argv)  # overrides may come before or after the flags
-    from recipes import pipeline_plan
 
     problems = number_problems(parser, args)
     pipeline = pipeline_plan.make(args, problems)
@@ -73,16 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             print("aborted", file=sys.stderr)
             return 1
     if args.executor == "slurm":
-        from recipes.pipeline_slurm import submit
-
         return submit(pipeline)
     return run_local(pipeline)
 
 
 def run_local(pipeline) -> int:
-    from recipes.pipeline_status import record_start
-    from recipes.pipeline_run import run_stage
-
     record_start(pipeline)
     total = len(pipeline.specs)
     for number, spec in enumerate(pipeline.specs, 1):

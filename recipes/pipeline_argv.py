@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+from recipes.argcheck import Parser
+from recipes.errors import UsageError
 
 # Options the pipeline sets for every stage (or for the whole pipeline): a stage may not set them.
 RESERVED = {
@@ -36,8 +38,6 @@ class _Captured(Exception):
 def capture_parser(module: str, function: str = "parse_args") -> argparse.ArgumentParser:
     """The parser a command builds inside ``function`` (commands that build and check in one function):
     call it and stop at its first parse (``recipes.argcheck.Parser.parse_collecting``)."""
-    from recipes.argcheck import Parser
-
     def stop(self, argv):
         raise _Captured(self)
 
@@ -131,8 +131,6 @@ def _text(value) -> str:
 @contextlib.contextmanager
 def raising_parser(parser: argparse.ArgumentParser):
     """A plain argparse parser whose errors raise UsageError instead of printing usage and exiting."""
-    from recipes.errors import UsageError
-
     def error(message):
         raise UsageError(f"{message}; see {parser.prog} --help")
 

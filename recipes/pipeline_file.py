@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipes.pipeline_stages import ORDER, STAGE_ONLY_KEYS
+from executors.settings import SECRET_ENV_NAMES
 
 TOP_KEYS = ("name", "state_dir", "stages")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -111,8 +112,6 @@ def _apply_overrides(stages: list[tuple[str, dict, dict]], overrides: list[str],
 
 def _expand(value, problems: list[str]):
     """``${VAR}`` / ``${VAR:-default}`` from the environment in every string (never a secret's value)."""
-    from executors.settings import SECRET_ENV_NAMES
-
     if isinstance(value, dict):
         return {k: _expand(v, problems) for k, v in value.items()}
     if isinstance(value, list):

@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 from recipes import backends
 from recipes.errors import UsageError
-from recipes.pipeline_stages import CHECKS, ORDER, TRAINING, Stage, parser_for
+from recipes.pipeline_stages import CHECKS, ORDER, parser_for, Stage, TRAINING
+from recipes.pipeline_argv import to_argv
+from recipes.pipeline_file import load
+from recipes.pipeline_slurm import check_settings, dryrun_scripts
+from recipes.pipeline_run import config_hash, LAST, last_checkpoint, why_rerun
+from recipes.secrets import redact
+from recipes.launch import prepare, to_yaml
 
 SLURM_ONLY = ("account", "partition", "cpu_partition", "time", "container_image", "container_mounts", "packager",
               "allow_dirty", "detach")
@@ -27,9 +33,6 @@ class Pipeline:
 
 
 def make(args, problems: list[str]) -> Pipeline | None:
-    from recipes.pipeline_argv import to_argv
-    from recipes.pipeline_file import load
-
     problems += _local_refusals(args)
     loaded = load(args.file, args.overrides, problems)
     if loaded is None:
@@ -55,8 +58,6 @@ def make(args, problems: list[str]) -> Pipeline | None:
         earlier += stage.outputs
     problems += _baseline(pipeline, mappings)
     if args.executor == "slurm":
-        from recipes.pipeline_slurm import check_settings
-
         settings_problems = check_settings(pipeline)
         # A training stage's own check reports the pipeline's Slurm flags too: once is enough.
         problems[:] = [p for p in problems if p.split(": ", 1)[-1] not in settings_problems] + settings_problems
@@ -67,8 +68,6 @@ def make(args, problems: list[str]) -> Pipeline | None:
 
 def _resolve_last_now(stages: list[Stage], problems: list[str]) -> None:
     """``${last:RUN}`` of a run no earlier stage trains: its checkpoint now (else when the stage starts)."""
-    from recipes.pipeline_run import LAST, last_checkpoint
-
     trained = [s.name for s in stages if s.name in TRAINING]
     for stage in stages:
         for i, item in enumerate(stage.argv):
@@ -98,8 +97,6 @@ def _slurm_flags(args) -> list[str]:
 
 def _related(value: str, output: str) -> bool:
     """``value`` names ``output``, a folder above or below it, or a data prefix of it."""
-    from recipes.pipeline_run import LAST
-
     last = LAST.fullmatch(value)
     v, o = os.path.abspath(last.group(1) if last else value), os.path.abspath(output)
     return v == o or o.startswith(v + "/") or v.startswith(o + "/") or o.startswith(v + ".")
@@ -108,8 +105,6 @@ def _related(value: str, output: str) -> bool:
 def _absolute_pending(argv: list[str], earlier_outputs: list[str]) -> list[str]:
     """Paths an earlier stage writes, made absolute: the command resolves them the same before and after that
     stage ran (a relative path that does not exist yet would read as a hub id), so the config hash holds."""
-    from recipes.pipeline_run import LAST
-
     def fix(token: str) -> str:
         # An empty value is no path (finetune's `nemo_model: ""`: the newest pretraining checkpoint), not the cwd.
         if not token or token.startswith("-") or LAST.fullmatch(token) \
@@ -138,8 +133,6 @@ def _not_pending(problems: list[str], argv: list[str], earlier_outputs: list[str
 
 def _baseline(pipeline: Pipeline, mappings: dict) -> list[str]:
     """evaluate's ``baseline_untrained: true``: the pretrain stage's untrained model, measured the same way."""
-    from recipes.pipeline_argv import to_argv
-
     stage = next((s for s in pipeline.stages if s.name == "evaluate"), None)
     if stage is None or "baseline_untrained" not in stage.extra:
         return []
@@ -167,8 +160,6 @@ def _baseline(pipeline: Pipeline, mappings: dict) -> list[str]:
 
 def _specs(pipeline: Pipeline) -> list[dict]:
     """Each stage's spec (what recipes.pipeline_run.run_stage runs) and whether it runs or is skipped."""
-    from recipes.pipeline_run import config_hash, why_rerun
-
     specs, rerun, earlier = [], False, []
     for stage in pipeline.stages:
         argv = stage.command_argv + (["--executor", "local", "--yes"] if stage.name in TRAINING else [])
@@ -209,9 +200,6 @@ def print_plan(pipeline: Pipeline) -> None:
 
 
 def dryrun(pipeline: Pipeline) -> int:
-    from recipes.launch import prepare, to_yaml
-    from recipes.secrets import redact
-
     for number, (stage, spec) in enumerate(zip(pipeline.stages, pipeline.specs), 1):
         print(f"# ---- stage {number}/{len(pipeline.specs)} {stage.name} ({spec['action']}): {spec['command']} ----")
         if stage.plan is not None:
@@ -226,7 +214,5 @@ def dryrun(pipeline: Pipeline) -> int:
                 print(f"# ---- stage {stage.name}, task {name} (resolved recipe) ----")
                 print(redact(to_yaml(task)))
     if pipeline.executor == "slurm":
-        from recipes.pipeline_slurm import dryrun_scripts
-
         dryrun_scripts(pipeline)
     return 0

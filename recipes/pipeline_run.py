@@ -20,6 +20,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from recipes.backends.megatron import newest_last_checkpoint
+from recipes.errors import UsageError
+from recipes.runrecord import read_record
+from recipes.slurm_settings import repo_root
+from recipes.atomic import atomic_dir, atomic_file
+from recipes.hf.config import ModelConfig
+from recipes.hf.modeling import build_model, load_tokenizer_for
 
 LAST = re.compile(r"\$\{last:([^}]+)\}")  # ${last:RUN_DIR}: the run's newest complete -last checkpoint
 VERSIONED = ("nemo-toolkit", "nemo-run", "megatron-core", "torch", "transformers", "peft")
@@ -52,9 +59,6 @@ def config_hash(config: dict) -> str:
 def read_manifest(state_dir: str, stage: str, strict: bool = False) -> dict | None:
     """A stage's manifest, None when absent. An unreadable one means "rerun the stage" to a run, but
     ``strict`` (recipes.status) names the file instead of showing the stage as never finished."""
-    from recipes.errors import UsageError
-    from recipes.runrecord import read_record
-
     try:
         return read_record(manifest_path(state_dir, stage))
     except UsageError:
@@ -81,8 +85,6 @@ def why_rerun(spec: dict) -> str | None:
 
 
 def _git_commit() -> str | None:
-    from recipes.slurm_settings import repo_root
-
     try:
         out = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=20)
@@ -104,8 +106,6 @@ def _versions() -> dict:
 
 
 def write_manifest(spec: dict, started: float, inputs: dict) -> Path:
-    from recipes.atomic import atomic_file
-
     missing = [path for path in spec["outputs"] if not os.path.exists(path)]
     if missing:
         raise RuntimeError(f"stage {spec['stage']} ended without writing {missing[0]}")
@@ -122,14 +122,11 @@ def write_manifest(spec: dict, started: float, inputs: dict) -> Path:
 
 def last_checkpoint(run_dir: str) -> str:
     """The newest complete ``checkpoints/*-last`` of a Megatron run (as the tutorial's export picks it)."""
-    from recipes.errors import UsageError
-    from recipes.tutorial import _unfinished
-
-    found = [p for p in (Path(run_dir) / "checkpoints").glob("*-last") if p.is_dir() and not _unfinished(p)]
+    found = newest_last_checkpoint(Path(run_dir))
     if not found:
         raise UsageError(f"${{last:{run_dir}}}: no complete *-last checkpoint in {run_dir}/checkpoints; "
                          "train that run first, or give the checkpoint's path")
-    return str(max(found, key=lambda p: p.stat().st_mtime))
+    return found
 
 
 def resolve_last(argv: list[str]) -> list[str]:
@@ -162,10 +159,6 @@ def run_stage(spec: dict) -> int:
 
 def _untrained_baseline(baseline: dict) -> int:
     """evaluate's ``baseline_untrained``: the pretraining's starting weights (its model and seed), measured."""
-    from recipes.atomic import atomic_dir
-    from recipes.hf.config import ModelConfig
-    from recipes.hf.modeling import build_model, load_tokenizer_for
-
     model = ModelConfig(name=baseline["model"])
     with atomic_dir(baseline["model_path"]) as temp:
         build_model(model, seed=baseline["seed"]).save_pretrained(temp)

@@ -18,6 +18,8 @@ from recipes.pipeline_status import record_start
 from recipes.remote import dryrun_experiment, run_experiment, use_nemorun_home
 from recipes.shell_safe import slurm_problems
 from recipes.slurm_settings import default_packager, dirty_problem, resolve, settings_problems
+from recipes.pipeline_run import stage_job
+from executors import build_executor
 
 
 def stage_settings(pipeline, stage) -> ExecutorSettings:
@@ -60,8 +62,6 @@ def check_settings(pipeline) -> list[str]:
 def _tasks(pipeline) -> list[tuple[str, object, object]]:
     import nemo_run as run
 
-    from executors import build_executor
-    from recipes.pipeline_run import stage_job
 
     by_name = {stage.name: stage for stage in pipeline.stages}
     tasks = []

@@ -8,11 +8,18 @@ rerun skips the stage only while they are all there, unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from recipes import backends
+from recipes import backends, chat, cli, convert, evaluate, merge_lora, prepare_sft, preprocess
 from recipes.errors import UsageError
+from recipes.pipeline_argv import capture_parser, raising_parser
+from recipes.preprocess_slurm import local_path
+from recipes.atomic import output_problems
+from recipes.argcheck import number_problems
+from recipes.conversion.nemo_llm_forms import translate
+from recipes.validate import checked_plan
 
 ORDER = ("preprocess", "prepare_sft", "import", "pretrain", "finetune", "export", "merge_lora", "evaluate", "chat")
 COMMANDS = {"preprocess": ["recipes.preprocess"], "prepare_sft": ["recipes.prepare_sft"],
@@ -48,20 +55,14 @@ class Stage:
 
 def parser_for(name: str):
     """The command's argparse parser (imports no NeMo/torch)."""
-    from recipes.pipeline_argv import capture_parser
-
     if name in TRAINING:
-        from recipes.cli import build_parser
-        return build_parser(name)
+        return cli.build_parser(name)
     if name == "preprocess":
-        from recipes.preprocess import build_parser
-        return build_parser()
+        return preprocess.build_parser()
     if name == "prepare_sft":
-        from recipes.prepare_sft import build_parser
-        return build_parser()
+        return prepare_sft.build_parser()
     if name in ("import", "export"):
-        from recipes.convert import build_parser
-        sub = next(a for a in build_parser()._actions if a.choices and name in a.choices)
+        sub = next(a for a in convert.build_parser()._actions if a.choices and name in a.choices)
         return sub.choices[name]
     return capture_parser(COMMANDS[name][0])
 
@@ -79,13 +80,6 @@ def _problems(call) -> tuple[list[str], object]:
 
 
 def check_preprocess(stage: Stage, executor: str) -> list[str]:
-    from recipes import preprocess
-    from recipes.preprocess_slurm import local_path
-    from recipes.atomic import output_problems
-    from recipes.pipeline_argv import raising_parser
-
-    from recipes.argcheck import number_problems
-
     with raising_parser(preprocess.build_parser()) as parser:
         problems, args = _problems(lambda: parser.parse_args(stage.argv))
     if args is None:
@@ -104,9 +98,6 @@ def check_preprocess(stage: Stage, executor: str) -> list[str]:
 
 
 def check_prepare_sft(stage: Stage, executor: str) -> list[str]:
-    from recipes import prepare_sft
-    from recipes.atomic import output_problems
-
     problems, parsed = _problems(lambda: prepare_sft.build_parser().parse_collecting(stage.argv))
     if parsed is None:
         return problems
@@ -119,9 +110,6 @@ def check_prepare_sft(stage: Stage, executor: str) -> list[str]:
 
 
 def check_convert(stage: Stage, executor: str) -> list[str]:
-    from recipes import convert
-    from recipes.conversion.nemo_llm_forms import translate
-
     problems, parsed = _problems(lambda: convert.build_parser().parse_collecting(translate(stage.command_argv)))
     if parsed is None:
         return problems
@@ -131,8 +119,6 @@ def check_convert(stage: Stage, executor: str) -> list[str]:
 
 
 def check_merge_lora(stage: Stage, executor: str) -> list[str]:
-    from recipes import merge_lora
-
     problems = _problems(lambda: merge_lora.parse_args(stage.argv))[0]
     output = _value(stage.argv, "--output_path")
     stage.outputs = [_abs(output)] if output else []
@@ -140,8 +126,6 @@ def check_merge_lora(stage: Stage, executor: str) -> list[str]:
 
 
 def check_evaluate(stage: Stage, executor: str) -> list[str]:
-    from recipes import evaluate
-
     problems, parsed = _problems(lambda: evaluate.parse_args(stage.argv))
     if parsed is None:
         return problems
@@ -153,26 +137,18 @@ def check_evaluate(stage: Stage, executor: str) -> list[str]:
 
 
 def check_chat(stage: Stage, executor: str) -> list[str]:
-    from recipes import chat
-
     return _problems(lambda: chat.parse_args(stage.argv))[0]
 
 
 def check_training(stage: Stage, executor: str, slurm_flags: list[str] = (), dryrun: bool = False) -> list[str]:
     """The training command's parse, plan, overrides and validation, on the pipeline's executor (a dry-run of
     the pipeline checks as the command's own --dryrun does)."""
-    import dataclasses
-
-    from recipes.cli import build_parser
-    from recipes.pipeline_argv import raising_parser
-
-    with raising_parser(build_parser(stage.name)) as parser:
+    with raising_parser(cli.build_parser(stage.name)) as parser:
         argv = stage.argv + ["--executor", executor, *(slurm_flags if executor == "slurm" else []),
                              *(["--dryrun"] if dryrun else [])]
         problems, args = _problems(lambda: parser.parse_args(argv))
     if args is None:
         return problems
-    from recipes.validate import checked_plan
 
     # Secrets given by value stay in plan.secrets: the stage's own command hands them on when it runs.
     more, checked = _problems(lambda: checked_plan(stage.name, args))

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from executors.settings import ExecutorSettings
 from executors.site import site_settings
-from recipes.cli import parse_key_values
+from recipes.cli import build_parser, parse_key_values
 from recipes.data_spec import DataSpec, parse_data
 from recipes.errors import UsageError
 from recipes.models import get_model
-from recipes.options import PRETRAIN_SPLIT, RecipeOptions, default_results_dir
+from recipes.options import default_results_dir, PRETRAIN_SPLIT, RecipeOptions
 from recipes.megatron_names import fp8_recipe_name
 from recipes.secrets import flag_secrets, secret_value_problems, split_secret_env
 from recipes.shell_safe import env_problems
@@ -122,8 +122,6 @@ def _epoch_max_steps(opts: RecipeOptions, notes: list[str]) -> int:
 
 def explicit_options(entry: str, args) -> set[str]:
     """The options the user set: those whose value differs from the parser's default."""
-    from recipes.cli import build_parser
-
     parser = build_parser(entry)
     return {name for name, value in vars(args).items() if value != parser.get_default(name)}
 
@@ -265,8 +263,6 @@ def _gpu_memory(args, site: dict) -> dict:
 
 def job_paths(plan_or_opts) -> list[str]:
     """Every host path the job reads or writes (must be visible inside a container)."""
-    from recipes.data_spec import parse_data
-
     opts = getattr(plan_or_opts, "opts", plan_or_opts)
     data = getattr(plan_or_opts, "data", None)
     if data is None and opts.dataset_path:

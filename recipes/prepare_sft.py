@@ -13,6 +13,7 @@ import sys
 
 from recipes.argcheck import Parser, whole
 from recipes.errors import cli_main
+from recipes.data.sft import format_report, prepare_sft
 
 PROG = "recipes.prepare_sft"
 
@@ -44,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main(PROG)
 def main(argv: list[str] | None = None) -> int:
     args, checks = build_parser().parse_collecting(argv)
-    from recipes.data.sft import format_report, prepare_sft
 
     report = prepare_sft(args.input, args.output_dir, template=args.template, max_turns=args.max_turns,
                          max_tokens=args.max_tokens, tokenizer=args.tokenizer, val_size=args.val_size,

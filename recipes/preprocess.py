@@ -24,6 +24,9 @@ from recipes.argcheck import number_problems, whole
 from recipes.errors import UsageError, ValidationErrors, cli_main
 from recipes.preprocess_shards import run_sharded
 from recipes.preprocess_slurm import slurm_settings
+from recipes.data.mmap import preprocess
+from recipes.data.progress import format_summary
+from recipes.remote import run_task
 
 PROG = "recipes.preprocess"
 
@@ -99,9 +102,6 @@ def run_preprocess(input: str, output_prefix: str, json_keys: list[str], tokeniz
                    legacy_tokenizer: bool = False, use_fast: bool = False, overwrite: bool = False,
                    tokenizer_backend: str = "auto") -> dict:
     """Tokenize and print the summary: the body of a local run and of the Slurm task."""
-    from recipes.data.mmap import preprocess
-    from recipes.data.progress import format_summary
-
     summary = preprocess(input, output_prefix, json_keys=json_keys, tokenizer=tokenizer, append_eod=append_eod,
                          workers=workers, skip_bad_lines=skip_bad_lines, log_interval=log_interval,
                          include_special_tokens=include_special_tokens, legacy_tokenizer=legacy_tokenizer,
@@ -170,7 +170,6 @@ def _submit(args: argparse.Namespace, kwargs: dict) -> int:
     import nemo_run as run
 
     from recipes.preprocess import run_preprocess as task_fn  # not __main__.run_preprocess: the job imports it
-    from recipes.remote import run_task
 
     settings = slurm_settings(args, kwargs)
     task = run.Partial(task_fn, **kwargs)

@@ -15,14 +15,18 @@ from pathlib import Path
 
 from recipes.errors import UsageError, ValidationErrors
 from recipes.preprocess_slurm import absolute_paths, slurm_settings
+from recipes.data.shards import check_count, manifest_path, prepare, progress, read_json, run_shard, start
+from recipes.data.mmap import _all_or_errors, _check_keys, make_encoder, MmapOutputs
+from recipes.data.shard_merge import finish_shards
+from recipes.remote import array_task_states, run_experiment
+from recipes.runstate import slurm_accounting
+from executors import build_executor
 
 PROG = "recipes.preprocess"
 ACTIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "SUSPENDED"}
 
 
 def shard_count(raw: str | None) -> int:
-    from recipes.data.shards import check_count
-
     if raw is None:
         raise UsageError("--no-merge: only with --shards N; add --shards N or drop --no-merge")
     try:
@@ -35,9 +39,6 @@ def shard_count(raw: str | None) -> int:
 def run_sharded(args: argparse.Namespace, kwargs: dict, problems: list[str] = ()) -> int:
     """Check everything (all problems together, nothing written), write or reuse the plan, run or submit.
     ``problems``: those the command found already (flags out of range, the tokenizer's flags)."""
-    from recipes.data.mmap import MmapOutputs, _all_or_errors, _check_keys, make_encoder
-    from recipes.data.shards import manifest_path, prepare, start
-
     absolute_paths(args, kwargs)
     keys = kwargs["json_keys"]
     count, settings, _, _, _, _, planned = _all_or_errors(
@@ -76,9 +77,6 @@ def _raise(problems: list[str]) -> None:
 
 
 def _run_here(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespace) -> int:
-    from recipes.data.shard_merge import finish_shards
-    from recipes.data.shards import run_shard
-
     for index in todo:
         run_shard(manifest, index, workers=kwargs["workers"], log_interval=kwargs["log_interval"],
                   tokenizer_backend=kwargs["tokenizer_backend"])
@@ -92,10 +90,6 @@ def _submit(manifest: str, todo: list[int], kwargs: dict, args: argparse.Namespa
 
     import nemo_run as run
 
-    from executors import build_executor
-    from recipes.data.shard_merge import finish_shards
-    from recipes.data.shards import run_shard
-    from recipes.remote import run_experiment
 
     tasks = []
     if todo:
@@ -122,9 +116,6 @@ def wait_for_jobs(manifest: str, array: str | None, last: str, experiment: str, 
     """Print the shards' progress until the merge (blend) job ended; its summary and 0, or what failed and 1."""
     import time
 
-    from recipes.data.shards import progress, read_json
-    from recipes.remote import array_task_states
-    from recipes.runstate import slurm_accounting
 
     shown = None
     while True:

@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 
 from recipes.errors import UsageError
+from recipes.models import SHAPE_FIELDS, TINY_ARCH
+from recipes.tokenizer import BUNDLED, in_hf_cache
+from recipes.secrets import redact
+from recipes import quiet
 
 MAX_SEQ = 256
 STEPS = 2
@@ -40,7 +44,6 @@ class RehearsalFailed(UsageError):
 def _shrink(recipe, log_dir: str, changes: list[str]) -> None:
     """The debug-size, one-process, CPU variant of ``recipe`` (modified in place)."""
     from recipes.megatron import cpu_recipe_settings
-    from recipes.models import SHAPE_FIELDS, TINY_ARCH
 
     config = recipe.model.config
     for name in SHAPE_FIELDS:
@@ -87,8 +90,6 @@ def _tokenizer_here(recipe, changes: list[str]) -> None:
     Same vocabulary and special tokens, so the data pipeline is rehearsed as it will run; said in a line,
     since where the job runs must still have (or download) the real one.
     """
-    from recipes.tokenizer import BUNDLED, in_hf_cache
-
     tokenizer = getattr(recipe.data, "tokenizer", None)
     name = getattr(tokenizer, "name", None)
     if not isinstance(name, str) or name == BUNDLED or os.path.isdir(name) or in_hf_cache(name):
@@ -110,8 +111,6 @@ def _run(recipe, name: str, log_dir: Path, env: dict) -> str:
                           text=True, errors="replace")
     (log_dir / f"{name}.log").write_text(done.stdout)
     if done.returncode != 0:
-        from recipes.secrets import redact
-
         tail = redact("\n".join(done.stdout.rstrip().splitlines()[-TAIL:]))
         raise RehearsalFailed(f"--rehearse: the recipe failed on CPU in its {name} (exit {done.returncode}); the "
                               f"job would fail the same way. Its last lines:\n{tail}")
@@ -124,8 +123,6 @@ def _checkpoints(log_dir: Path) -> list[str]:
 
 def rehearse(recipe, experiment: str) -> float:
     """Rehearse ``recipe`` (a built, overridden Megatron training recipe); seconds taken. Prints what it checked."""
-    from recipes import quiet
-
     began = time.monotonic()
     changes: list[str] = []
     with tempfile.TemporaryDirectory(prefix=f"rehearse-{experiment}-") as tmp:

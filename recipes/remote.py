@@ -15,10 +15,11 @@ from pathlib import Path
 
 from executors import build_executor
 from executors.settings import ExecutorSettings
-from recipes import quiet
+from recipes import quiet, runrecord
 from recipes.runrecord import DRYRUN_MARKER
 from recipes.secrets import redact
 from recipes.slurm_settings import repo_root
+from recipes.jobcontrol import LocalJobControl, SIGNAL_EXITS
 
 RUN_FAILED = 1
 
@@ -114,8 +115,6 @@ def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, 
     """
     import nemo_run as run
 
-    from recipes import runrecord
-    from recipes.jobcontrol import LocalJobControl
 
     use_nemorun_home()
     control = LocalJobControl() if executor != "slurm" and not detach else contextlib.nullcontext()
@@ -142,8 +141,6 @@ def report_outcome(exp, record: dict, stop_signal: int | None) -> int:
     import signal
     import time
 
-    from recipes import runrecord
-    from recipes.jobcontrol import SIGNAL_EXITS
 
     experiment, codes = record["experiment"], local_exit_codes(exp)
     outcome, bad = {}, False

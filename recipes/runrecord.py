@@ -15,6 +15,8 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from recipes.secrets import redact
+from recipes.errors import UsageError
 
 SUFFIX = ".run.json"
 DRYRUN_MARKER = "_DRYRUN"  # written by our dry-run into the experiment dir it keeps (Slurm)
@@ -26,8 +28,6 @@ def record_path(exp_dir: str | os.PathLike) -> Path:
 
 def launch_command(argv: list[str] | None = None) -> str:
     """The command that launched this process, as the user would type it (secrets redacted)."""
-    from recipes.secrets import redact
-
     argv = _without_token_flag(list(sys.argv if argv is None else argv))
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     head = ["python", "-m", spec.name] if spec and spec.name else ["python", argv[0]]
@@ -89,8 +89,6 @@ def read_record(path: Path) -> dict | None:
     """A JSON record this library wrote (run record, pipeline registry and manifests): None when absent;
     one that is there but unreadable is a UsageError naming it, never read as "no record" (which would
     show a finished run or stage as pending)."""
-    from recipes.errors import UsageError
-
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -114,7 +112,6 @@ def load_experiment(run_dir: Path):
 
     import nemo_run as run
 
-    from recipes.errors import UsageError
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):

@@ -11,6 +11,9 @@ import sys
 
 from recipes.argcheck import Checks, Parser
 from recipes.errors import cli_main
+from recipes.atomic import output_problems
+from recipes.data.sft import Row, split_rows, write_split_folder
+from recipes.data.synthetic import generate
 
 PROG = "recipes.synthetic"
 LANGS = ("zh", "en", "mixed")
@@ -34,8 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
 def write_synthetic(samples: int | str, seed: int | str, output_dir: str, lang: str = "mixed",
                     overwrite: bool = False, checks: Checks | None = None) -> dict:
     """Check every argument, generate and write the split folder; return a small report."""
-    from recipes.atomic import output_problems
-
     checks = checks or Checks()
     samples = checks.integer("--samples", samples, high=MAX_SAMPLES)
     if samples is not None and samples < MIN_SAMPLES:
@@ -45,8 +46,6 @@ def write_synthetic(samples: int | str, seed: int | str, output_dir: str, lang: 
     checks.add(*output_problems(output_dir, overwrite, "--output_dir"))
     checks.done()
 
-    from recipes.data.sft import Row, split_rows, write_split_folder
-    from recipes.data.synthetic import generate
 
     rows = [Row(str(index), str(index), row["input"], row["output"])
             for index, row in enumerate(generate(samples, seed, lang))]

@@ -11,6 +11,8 @@ worked out from it, so the line gives the number to pass. Only the standard libr
 """
 
 from __future__ import annotations
+from recipes.options import PRETRAIN_SPLIT
+from recipes.tutorial import epoch_steps
 
 # flag -> takes a value. Both spellings of 000's hyphenated flag are the script's own.
 TUTORIAL_FLAGS = {
@@ -63,9 +65,6 @@ def _replacement(flag: str, value: str | None, found: dict, plan) -> str:
     if count is None:
         return f"not a whole number; see {plan_flag(flag)}"
     if flag == "--num_train_epochs":
-        from recipes.options import PRETRAIN_SPLIT
-        from recipes.tutorial import epoch_steps
-
         steps, why = epoch_steps(_with_implied_batch(opts, found, plan), PRETRAIN_SPLIT)
         if steps is None:
             return f"pass --max_steps N ({why})"

@@ -10,7 +10,7 @@ import math
 import os
 from pathlib import Path
 
-from recipes import backends
+from recipes import backends, hf_weights
 from recipes.data_spec import MockData, SFTFolder
 from recipes.megatron_names import FP8_RECIPE_NAMES
 from recipes.mmap_paths import FLAG as MMAP_FLAG, missing_files
@@ -22,6 +22,9 @@ from recipes.shell_check import check_shell_values
 from recipes.slurm_settings import ACCOUNT_REQUIRED, retries_problems
 from recipes.support import check_supported
 from recipes.tutorial_spellings import spelling_problems
+from recipes.conversion.nemo_source import completeness_problems
+from recipes.identity import mismatch
+from recipes.memory_check import check_plan
 
 
 def check_parallelism(plan: JobPlan) -> list[str]:
@@ -123,7 +126,6 @@ def check_weights(plan: JobPlan) -> list[str]:
     if o.nemo_model and not Path(o.nemo_model).is_dir():
         problems.append(f"-n/--nemo_model: {o.nemo_model} is not a directory; pass a NeMo checkpoint folder")
     elif o.nemo_model and not (Path(o.nemo_model) / "config.json").is_file():  # a NeMo checkpoint: all there?
-        from recipes.conversion.nemo_source import completeness_problems
 
         problems += completeness_problems(Path(o.nemo_model).absolute(), f"-n/--nemo_model {o.nemo_model}")
     if o.hf_model_id and o.hf_model_id.startswith("/") and not Path(o.hf_model_id).is_dir():
@@ -135,9 +137,7 @@ def check_weights(plan: JobPlan) -> list[str]:
                             f"{recorded}; drop --hf_model_id or pass the matching id")
     for flag, folder in (("--hf_model_id", o.hf_model_id), ("-n/--nemo_model", o.nemo_model)):
         if folder and (Path(folder) / "config.json").is_file():  # a local HF folder: its weights all there?
-            from recipes.hf_weights import folder_problems
-
-            problems += folder_problems(folder, flag)
+            problems += hf_weights.folder_problems(folder, flag)
     if o.tokenizer and o.tokenizer.startswith("/") and not Path(o.tokenizer).is_dir():
         problems.append(f"--tokenizer: {o.tokenizer} does not exist; pass an HF id or a tokenizer folder")
     return problems
@@ -208,8 +208,6 @@ def check_results_dir(plan: JobPlan) -> list[str]:
 
 def check_run_identity(plan: JobPlan) -> list[str]:
     """Refuse to resume a different run from the experiment's directory (see recipes.identity)."""
-    from recipes.identity import mismatch
-
     if plan.restart:
         plan.notes.append(f"--restart: {plan.opts.log_dir} is moved aside (kept as {Path(plan.opts.log_dir).name}"
                           ".old-<time>) and the experiment starts over")
@@ -224,8 +222,6 @@ def check_run_identity(plan: JobPlan) -> list[str]:
 
 def check_memory(plan: JobPlan) -> list[str]:
     """The pre-flight memory estimate against the GPU (Megatron backend; see recipes/memory_check.py)."""
-    from recipes.memory_check import check_plan
-
     return check_plan(plan)
 
 

@@ -69,11 +69,15 @@ class Megatron(Backend):
         return [nemo_models_dir()] if self.needs_import(opts) else []
 
     def latest_checkpoint(self, experiment_dir: Path) -> str | None:
-        """``checkpoints/*-last``, newest by mtime; a save NeMo's ModelCheckpoint marks unfinished
-        (``<name>-unfinished`` beside it) is skipped."""
-        folders = [p for p in (experiment_dir / "checkpoints").glob("*-last")
-                   if p.is_dir() and not (p.parent / (p.name + "-unfinished")).exists()]
-        return str(max(folders, key=lambda p: p.stat().st_mtime)) if folders else None
+        return newest_last_checkpoint(experiment_dir)
+
+
+def newest_last_checkpoint(run_dir: Path) -> str | None:
+    """A Megatron run's ``checkpoints/*-last``, newest by mtime; a save NeMo's ModelCheckpoint marks
+    unfinished (``<name>-unfinished`` beside it) is skipped."""
+    folders = [p for p in (Path(run_dir) / "checkpoints").glob("*-last")
+               if p.is_dir() and not (p.parent / (p.name + "-unfinished")).exists()]
+    return str(max(folders, key=lambda p: p.stat().st_mtime)) if folders else None
 
 
 def cpu_problems(o) -> list[str]:

@@ -10,6 +10,7 @@ become ``import --source hf://... --output_path ... [--overwrite]`` and ``export
 from __future__ import annotations
 
 import re
+from recipes.errors import ValidationErrors
 
 
 
@@ -41,8 +42,6 @@ def translate(argv: list[str]) -> list[str]:
         else:
             problems.append(f"{word}: unknown key {key!r}; use source=, path=, output_path=, overwrite=, target=hf")
     if problems:
-        from recipes.errors import ValidationErrors
-
         raise ValidationErrors(problems)
     return out
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from recipes.data.fast_bpe import FastBpe, load_spec
+from recipes.data.bpe_files import byte_decoder
 
 FAST_CLASS = "PreTrainedTokenizerFast"
 
@@ -67,8 +69,6 @@ class FastTokenizer:
     """The tiktoken fast path (:mod:`recipes.data.fast_bpe`); pickles as its folder, reloads from the cache."""
 
     def __init__(self, choice: TokenizerChoice, spec: dict, eod: int | None, vocab_size: int):
-        from recipes.data.fast_bpe import FastBpe
-
         self.choice, self.eod, self.vocab_size = choice, eod, vocab_size
         self.engine = FastBpe(spec, lambda: _load_backend(choice.folder))
 
@@ -76,8 +76,6 @@ class FastTokenizer:
         return {"choice": self.choice, "eod": self.eod, "vocab_size": self.vocab_size}
 
     def __setstate__(self, state: dict) -> None:
-        from recipes.data.fast_bpe import load_spec
-
         spec, _ = load_spec(state["choice"].folder, lambda: _load_backend(state["choice"].folder))
         self.__init__(state["choice"], spec, state["eod"], state["vocab_size"])
 
@@ -150,8 +148,6 @@ def open_tokenizer(choice: TokenizerChoice, backend: str = "auto"):
     why = ("--tokenizer-backend hf" if backend == "hf"
            else "special tokens are added" if choice.adds_special_tokens else "")
     if not why:
-        from recipes.data.fast_bpe import load_spec
-
         spec, why = load_spec(choice.folder, lambda: _load_backend(choice.folder))
         settings = spec and _rust_settings(folder, config, choice, _spec_lookup(spec), spec["vocab_size"])
         if settings:
@@ -181,8 +177,6 @@ def _rust_settings(folder: Path, config: dict, choice: TokenizerChoice, token_to
 
 def _spec_lookup(spec: dict):
     """``Tokenizer.token_to_id`` over a fast-path spec: added tokens, then byte-level vocabulary strings."""
-    from recipes.data.bpe_files import byte_decoder
-
     decoder = byte_decoder()
 
     def token_to_id(token: str | None) -> int | None:

@@ -33,6 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from recipes.data.bpe_files import KNOWN_PATTERNS, NotTiktokenBpe, derive
+from recipes.data.unassigned import UNASSIGNED
 
 CACHE_ENV = "RECIPES_CACHE_DIR"
 CACHE_FORMAT = 1
@@ -44,8 +45,6 @@ EXTRA_RANGES: tuple = ()
 @lru_cache(maxsize=1)
 def _route_ranges() -> tuple[list[int], list[int]]:
     """(starts, ends) of the code points to route, sorted: Unicode 14 unassigned plus EXTRA_RANGES."""
-    from recipes.data.unassigned import UNASSIGNED
-
     items = (item.partition("-") for item in "".join(UNASSIGNED).split())
     ranges = [(int(lo, 16), int(hi or lo, 16)) for lo, _, hi in items]
     ranges = sorted(ranges + list(EXTRA_RANGES))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from recipes.errors import UsageError
+from recipes.data.download import open_hub_dataset
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
@@ -90,8 +91,6 @@ def _supported(name: str) -> bool:
 def iter_chunks(inputs: InputSpec, columns: list[str], chunk_bytes: int = 1 << 20) -> Iterator[Chunk]:
     """All input as ordered chunks of about ``chunk_bytes`` (or a few thousand rows)."""
     if inputs.hub_dataset:
-        from recipes.data.download import open_hub_dataset
-
         yield from _row_chunks(inputs.hub_dataset, iter(open_hub_dataset(inputs.hub_dataset)), columns)
         return
     parts = inputs.ranges or [ByteRange(path) for path in inputs.files]

@@ -27,6 +27,8 @@ from recipes.data.indexed import IndexedWriter, optimal_dtype
 from recipes.data.inputs import ByteRange, InputSpec, iter_chunks, resolve_inputs
 from recipes.data.progress import Progress, RunStats
 from recipes.errors import UsageError, ValidationErrors
+from recipes.data.doc_tokenizer import BACKENDS, TokenizerChoice, open_tokenizer
+from recipes.tokenizer import local_tokenizer_dir
 
 TEMP_PID = re.compile(r"\.tmp-(\d+)(?:\.tmp|\.len|\.doc)?$")
 SKIP_HINT = "fix the line or rerun with --skip-bad-lines to skip bad lines"
@@ -115,9 +117,6 @@ def _check_keys(json_keys: Sequence[str] | str) -> list[str]:
 def make_encoder(tokenizer_name: str, keys: list[str], append_eod: bool, skip_bad_lines: bool,
                  include_special_tokens: bool = False, legacy: bool = False, use_fast: bool = False,
                  backend: str = "auto") -> ChunkEncoder:
-    from recipes.data.doc_tokenizer import BACKENDS, TokenizerChoice, open_tokenizer
-    from recipes.tokenizer import local_tokenizer_dir
-
     folder = local_tokenizer_dir(tokenizer_name, flag="--tokenizer-type")
     choice = TokenizerChoice(str(folder), include_special_tokens=include_special_tokens, legacy=legacy,
                              use_fast=use_fast)

@@ -19,6 +19,7 @@ from recipes.argcheck import Checks
 from recipes.atomic import atomic_dir, output_problems
 from recipes.data.sft_formats import Reject, check_template, examples_from, render
 from recipes.errors import UsageError
+from recipes.tokenizer import load_tokenizer
 
 SPLITS = ("training", "validation", "test")
 REPORT_NAME = "prepare_report.json"
@@ -138,8 +139,6 @@ def _dedupe(rows, rejected: Rejections):
 
 
 def _length_filter(rows, max_tokens: int, tokenizer_name: str, rejected: Rejections):
-    from recipes.tokenizer import load_tokenizer
-
     backend = load_tokenizer(tokenizer_name).backend_tokenizer
     texts = [text for row in rows for text in (row.input, row.output)]
     counts = [len(encoding.ids) for encoding in backend.encode_batch(texts, add_special_tokens=False)]

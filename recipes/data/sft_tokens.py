@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from recipes.errors import UsageError
+from recipes.data.sft_formats import brace_problem
 
 PROMPT_TEMPLATE = "{input} {output}"
 # What NeMo's create_sft_dataset is told; add_bos is not its default (False).
@@ -33,8 +34,6 @@ _TEMPLATE = "<template>"
 
 def template_problem(template: str) -> str | None:
     """Why ``template`` cannot be cut into pieces as NeMo cuts it, or None."""
-    from recipes.data.sft_formats import brace_problem
-
     keys = re.findall(r"{(.*?)}", template)
     if not template.endswith("{output}") or keys.count("input") != 1 or keys.count("output") != 1:
         return f"needs {{input}} once and must end with {{output}}, e.g. {PROMPT_TEMPLATE!r}"

@@ -23,6 +23,9 @@ from recipes.atomic import atomic_file
 from recipes.data.inputs import ByteRange, resolve_inputs
 from recipes.data.shard_plan import PlanError, plan_shards
 from recipes.errors import UsageError
+from recipes.data.mmap import preprocess
+from recipes.data.progress import format_summary
+from recipes.faults import FAULT_ENV, parse_faults
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -167,9 +170,6 @@ def incomplete(manifest: dict) -> list[int]:
 def run_shard(manifest: str, index: int | None = None, workers: int = 1, log_interval: int = 1000,
               tokenizer_backend: str = "auto") -> dict:
     """Tokenize one shard (``index``, else ``$SLURM_ARRAY_TASK_ID``) and record it: an array task's body."""
-    from recipes.data.mmap import preprocess
-    from recipes.data.progress import format_summary
-
     plan = json.loads(Path(manifest).read_text())
     index = int(os.environ["SLURM_ARRAY_TASK_ID"]) if index is None else index
     folder, flags = shards_dir(plan["output_prefix"]), plan["flags"]
@@ -197,7 +197,6 @@ def _fault_hook(index: int):
     """``RECIPES_FAULT=kill_in_shard:K``: SIGKILL after the first chunk of shard K reached its ``.bin``."""
     if FAULT_ACTION not in os.environ.get("RECIPES_FAULT", ""):  # the normal case: no Lightning import
         return None
-    from recipes.faults import FAULT_ENV, parse_faults
 
     if not any(f.action == FAULT_ACTION and f.step == index for f in parse_faults(os.environ[FAULT_ENV])):
         return None

@@ -14,14 +14,13 @@ import os
 import numpy as np
 
 from recipes.errors import UsageError
+from recipes.mmap_paths import parse_mmap_paths
 
 SPLITS = ("train", "validation", "test")
 
 
 def resolve_blend(spec: str | list[str]) -> list[tuple[float, str]]:
     """``[(weight, prefix), ...]`` from the shared ``--dataset_path`` parser, each prefix checked on disk."""
-    from recipes.mmap_paths import parse_mmap_paths
-
     blend = parse_mmap_paths(spec)
     for _, prefix in blend:
         for ext in (".bin", ".idx"):

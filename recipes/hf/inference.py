@@ -8,6 +8,8 @@ from pathlib import Path
 
 from recipes.errors import UsageError, ValidationErrors
 from recipes.hf.modeling import is_adapter_dir, is_hf_model_dir
+from recipes.hf_weights import file_problems, folder_problems
+from recipes.tokenizer import load_tokenizer
 
 
 MODEL_FIX = "pass <log_dir>/hf_model, <log_dir>/hf_base or a complete save_pretrained folder"
@@ -32,8 +34,6 @@ def model_dir_problems(model_path: str, adapter: str | None, model_flag: str = "
     if not is_hf_model_dir(model_path):
         problems.append(f"{model_flag}: {model_path} is not a Hugging Face model directory (no config.json); {MODEL_FIX}")
     else:
-        from recipes.hf_weights import folder_problems
-
         problem = _read_json(Path(model_path) / "config.json", model_flag, MODEL_FIX)[1]
         problems += [problem] if problem else folder_problems(model_path, model_flag)
     if adapter is not None:  # given, or as model_path (its config was read above; now its weights)
@@ -51,7 +51,6 @@ def adapter_problems(adapter: str, adapter_flag: str = "--adapter") -> list[str]
     problem = _read_json(Path(adapter) / "adapter_config.json", adapter_flag, ADAPTER_FIX)[1]
     if problem:
         return [problem]
-    from recipes.hf_weights import file_problems
 
     weights = [Path(adapter, name) for name in ADAPTER_WEIGHTS if Path(adapter, name).is_file()]
     if not weights:
@@ -104,8 +103,6 @@ def load_adapter(model, adapter: str, flag: str, trainable: bool = False):
 
 
 def load_tokenizer_from(path: str | None, flag: str):
-    from recipes.tokenizer import load_tokenizer
-
     try:
         return load_tokenizer(path)
     except UsageError:

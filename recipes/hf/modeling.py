@@ -8,6 +8,8 @@ from pathlib import Path
 
 from recipes.errors import UsageError
 from recipes.hf.config import ModelConfig, PeftConfig
+from recipes.tokenizer import load_tokenizer
+from recipes.models import get_model, hf_llama_config
 
 # NeMo's LoRA target names -> the Llama modules of Hugging Face transformers.
 NEMO_TO_HF_MODULES = {
@@ -37,8 +39,6 @@ def tokenizer_source(model: ModelConfig) -> str | None:
 
 
 def load_tokenizer_for(model: ModelConfig):
-    from recipes.tokenizer import load_tokenizer
-
     return load_tokenizer(tokenizer_source(model))
 
 
@@ -77,7 +77,6 @@ def _load_or_build(model: ModelConfig, quantize: bool):
     if not model.path:
         from transformers import LlamaForCausalLM
 
-        from recipes.models import get_model, hf_llama_config
 
         return LlamaForCausalLM(hf_llama_config(get_model(model.name)))
     kwargs = {"local_files_only": True, "trust_remote_code": model.trust_remote_code, "dtype": torch.float32}

@@ -18,6 +18,7 @@ from pathlib import Path
 from recipes.errors import UsageError
 from recipes.hf.config import (LogConfig, MmapDataConfig, ModelConfig, OptimConfig, PeftConfig, ResumeConfig,
                                SFTDataConfig, TrainerConfig)
+from recipes.hf.modeling import build_model, export_hf, load_tokenizer_for
 
 TASKS = ("pretrain", "sft", "lora", "dora")
 
@@ -96,7 +97,6 @@ def train(model: ModelConfig, data: MmapDataConfig | SFTDataConfig, trainer: Tra
     import lightning.pytorch as pl
 
     from recipes.hf.datamodule import StepDataModule, gradient_accumulation
-    from recipes.hf.modeling import build_model, export_hf, load_tokenizer_for
     from recipes.hf.module import CausalLMModule
 
     if task not in TASKS:

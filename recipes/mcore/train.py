@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import sys
 from typing import Any, Optional
+from recipes.mcore import compat
+from recipes.faults import FAULT_ENV
 
 
 def _on_cpu(trainer) -> bool:
@@ -21,8 +23,6 @@ def _on_cpu(trainer) -> bool:
 
 
 def _prepared(trainer, optim):
-    from recipes.mcore import compat
-
     for name in compat.apply(optim):
         print(f"recipes: stack adapter applied: {name}", file=sys.stderr, flush=True)
     _add_fault_hooks(trainer)
@@ -37,7 +37,6 @@ def _add_fault_hooks(trainer) -> None:
     """RECIPES_FAULT (tests only; recipes.mcore.faults): nothing is added when it is unset."""
     import os
 
-    from recipes.faults import FAULT_ENV
 
     if os.environ.get(FAULT_ENV):
         from recipes.mcore.faults import callbacks_from_env

@@ -85,3 +85,24 @@ def test_killed_pretraining_resumes_and_a_changed_stage_reruns_with_what_follows
     for name in ("finetune", "merge_lora", "evaluate"):
         assert after[name]["ended"] > manifests[name]["ended"], name
     assert "--max_steps 3" in after["finetune"]["command"]
+
+
+def test_last_names_the_newest_complete_megatron_checkpoint(tmp_path):
+    """``${last:RUN}``: the newest ``checkpoints/*-last`` whose save finished (NeMo marks an unfinished one
+    with ``<name>-unfinished`` beside it); none is a one-line usage error."""
+    import os
+
+    import pytest
+
+    from recipes.errors import UsageError
+    from recipes.pipeline_run import resolve_last
+
+    run = tmp_path / "run"
+    with pytest.raises(UsageError, match=r"no complete \*-last checkpoint"):
+        resolve_last([f"${{last:{run}}}"])
+    for age, name in enumerate(["step=2-last", "step=4-last", "step=6-last"]):
+        folder = run / "checkpoints" / name
+        folder.mkdir(parents=True)
+        os.utime(folder, (1000 + age, 1000 + age))
+    (run / "checkpoints" / "step=6-last-unfinished").touch()
+    assert resolve_last(["--source", f"${{last:{run}}}"]) == ["--source", str(run / "checkpoints" / "step=4-last")]
