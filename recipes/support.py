@@ -32,15 +32,10 @@ def check_supported(plan: JobPlan) -> list[str]:
                         "an executor that honours it")
     for name in sorted(plan.explicit & set(_REFUSED_WHEN_SET) - backend.honours):
         problems.append(f"{FLAGS[name]}: the {backend.name} backend does not support it; drop it or use "
-                        f"{_use(name)} on GPUs")
+                        f"{backends.use_flags(name)} on GPUs")
     if plan.opts.num_nodes > 1 and executor != "slurm":
         problems.append(f"-N/--num_nodes: {plan.opts.num_nodes} nodes need --executor slurm; --executor {executor} "
                         "runs on this machine only (use -N 1)")
     if "fp8_recipe" in plan.explicit and not plan.opts.fp8:
         problems.append("--fp8_recipe: has an effect only with --fp8; add --fp8 or drop it")
     return problems
-
-
-def _use(option: str) -> str:
-    """How to get a backend that honours ``option``, e.g. "--backend megatron"."""
-    return " or ".join(f"--backend {b.name}" for b in backends.supporting(option)) or "another backend"

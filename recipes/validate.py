@@ -96,7 +96,7 @@ def check_training(plan: JobPlan) -> list[str]:
     backend = backends.get(o.backend)
     if o.fp8 and "fp8" not in backend.honours:
         problems.append(f"--fp8: only {_which('fp8', flags=False)} supports FP8; drop --fp8 or use "
-                        f"{_which('fp8', names=False)} on GPUs")
+                        f"{backends.use_flags('fp8')} on GPUs")
     if plan.rehearse and "rehearse" not in backend.honours:
         titles = " or ".join(b.title for b in backends.supporting("rehearse"))
         problems.append(f"--rehearse: rehearses a {titles} recipe on CPU; the {backend.title} backend already runs "
@@ -107,13 +107,11 @@ def check_training(plan: JobPlan) -> list[str]:
     return problems
 
 
-def _which(option: str, names: bool = True, flags: bool = True) -> str:
+def _which(option: str, flags: bool = True) -> str:
     """The backends that honour a backend-specific option, as a message names them: "the Megatron backend
-    (--backend megatron)"; without ``flags`` the names only, without ``names`` the flags only."""
-    parts = [" ".join(([f"the {b.title} backend"] if names else []) +
-                      ([f"(--backend {b.name})" if names else f"--backend {b.name}"] if flags else []))
-             for b in backends.supporting(option)]
-    return " or ".join(parts) or "no backend"
+    (--backend megatron)"; without ``flags`` the names only."""
+    return " or ".join(f"the {b.title} backend" + (f" (--backend {b.name})" if flags else "")
+                       for b in backends.supporting(option)) or "no backend"
 
 
 def check_backend(plan: JobPlan) -> list[str]:

@@ -8,13 +8,13 @@ this package compares backend names: it asks :func:`get` for the chosen backend.
 from __future__ import annotations
 
 from recipes.backends import hf, megatron
-from recipes.backends.base import BACKEND_SPECIFIC, Backend
+from recipes.backends.base import Backend
 from recipes.errors import UsageError
 
 REGISTRY: dict[str, Backend] = {backend.name: backend for backend in (hf.BACKEND, megatron.BACKEND)}
 
-__all__ = ["BACKEND_SPECIFIC", "REGISTRY", "Backend", "build_recipe", "choose", "get", "names", "register",
-           "supporting"]
+__all__ = ["REGISTRY", "Backend", "build_recipe", "choose", "get", "names", "register", "supporting",
+           "use_flags"]
 
 
 def register(backend: Backend) -> Backend:
@@ -44,6 +44,11 @@ def choose(debug_model: bool, no_gpu: bool) -> Backend:
 def supporting(option: str) -> list[Backend]:
     """The backends that honour a backend-specific option."""
     return [b for b in REGISTRY.values() if option in b.honours]
+
+
+def use_flags(option: str) -> str:
+    """How to get a backend that honours ``option``: "--backend megatron" (or several, joined by "or")."""
+    return " or ".join(f"--backend {b.name}" for b in supporting(option)) or "another backend"
 
 
 def build_recipe(opts):

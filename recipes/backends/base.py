@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Options only some backends honour (argparse destinations -> flags for messages); every other option
-# is honoured by every backend. A set one the chosen backend does not list in ``honours`` is refused.
-BACKEND_SPECIFIC = {"wandb": "--wandb", "wandb_project": "--wandb_project", "wandb_name": "--wandb_name",
-                    "packed_sequence": "--packed_sequence", "sequence_parallel": "--sequence_parallel",
-                    "fp8": "--fp8", "qlora": "--qlora", "mock_data": "--mock_data", "rehearse": "--rehearse"}
-
 
 class Backend:
     name: str = ""  # the --backend value
     title: str = ""  # how messages name it: "the <title> backend", "a <title> recipe"
-    honours: frozenset[str] = frozenset()  # the BACKEND_SPECIFIC options it honours
+    # The backend-specific options (argparse destinations) it honours, of: wandb, wandb_project, wandb_name,
+    # packed_sequence, sequence_parallel, fp8, qlora, mock_data, rehearse. Every other option is generic.
+    honours: frozenset[str] = frozenset()
     model_parallel: bool = False  # tensor / pipeline / context parallelism (-T/-P/-C above 1)
     estimates_memory: bool = False  # the pre-flight memory estimate applies (recipes.memory_check)
     untrained_from_seed: bool = False  # a run's untrained weights are remade from its model and seed (evaluate baseline)
