@@ -12,10 +12,10 @@ Nothing here imports NeMo at import time: ``--help`` must stay fast.
 
 __version__ = "0.1.0"
 
-from recipes import quiet as _quiet  # noqa: E402  (light: no torch/NeMo)
+from recipes.core import quiet as _quiet  # noqa: E402  (light: no torch/NeMo)
 
 _quiet.install()  # third-party warnings that do not apply here, each named with its reason
 
-from recipes.jobcontrol import follow_launcher as _follow_launcher  # noqa: E402
+from recipes.launch.jobcontrol import follow_launcher as _follow_launcher  # noqa: E402
 
 _follow_launcher()  # in a local job: stop (checkpoint first) when the launcher is gone

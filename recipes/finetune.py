@@ -7,8 +7,8 @@
 
 import sys
 
-from recipes.entry import main as run_entry
-from recipes.errors import cli_main
+from recipes.core.errors import cli_main
+from recipes.launch.entry import main as run_entry
 
 
 @cli_main("recipes.finetune")

@@ -39,7 +39,7 @@ TOOL = ROOT / "tests/unit/data/megatron_lm/tools/preprocess_data.py"
 sys.path.insert(0, str(ROOT))
 
 from recipes.data import sample_data_dir  # noqa: E402
-from recipes.tokenizer import bundled_llama3_dir  # noqa: E402
+from recipes.data.tokenizer import bundled_llama3_dir  # noqa: E402
 
 MB = 1024 * 1024
 BOUND = """

@@ -101,7 +101,7 @@ def write_unassigned(path: Path = ROOT / "recipes" / "data" / "unassigned.py") -
 
 
 def main() -> int:
-    from recipes.tokenizer import bundled_llama3_dir
+    from recipes.data.tokenizer import bundled_llama3_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=0, help="generated text to compare, in MB")

@@ -45,7 +45,7 @@ container_install() {
   check_container_nemo "$py" || exit 1
   # The NeMo / megatron-core pair, judged by what NeMo calls (recipes.doctor's pair check), from this
   # checkout before anything is installed: a pair the training process cannot bridge is refused unchanged.
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" $py -m recipes.doctor_stack || {
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" $py -m recipes.environment.stack || {
     echo "setup.sh: --container: this image's NeMo / megatron-core pair cannot train (line above: the fix)" >&2; exit 1; }
   $py - <<'PY'
 import importlib.metadata as md

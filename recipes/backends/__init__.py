@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from recipes.backends import hf, megatron
 from recipes.backends.base import Backend
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 REGISTRY: dict[str, Backend] = {backend.name: backend for backend in (hf.BACKEND, megatron.BACKEND)}
 

@@ -18,7 +18,7 @@ class Backend:
     # packed_sequence, sequence_parallel, fp8, qlora, mock_data, rehearse. Every other option is generic.
     honours: frozenset[str] = frozenset()
     model_parallel: bool = False  # tensor / pipeline / context parallelism (-T/-P/-C above 1)
-    estimates_memory: bool = False  # the pre-flight memory estimate applies (recipes.memory_check)
+    estimates_memory: bool = False  # the pre-flight memory estimate applies (recipes.job.memory_check)
     untrained_from_seed: bool = False  # a run's untrained weights are remade from its model and seed (evaluate baseline)
 
     def auto_chosen(self, debug_model: bool, no_gpu: bool) -> bool:
@@ -39,12 +39,16 @@ class Backend:
         return False
 
     def build(self, opts):
-        """The training ``nemo_run.Partial`` for ``opts`` (a :class:`recipes.options.RecipeOptions`)."""
+        """The training ``nemo_run.Partial`` for ``opts`` (a :class:`recipes.spec.options.RecipeOptions`)."""
         raise NotImplementedError
 
     def pre_tasks(self, opts, needs_import: bool) -> list[tuple[str, object]]:
         """Tasks that run before training in the same experiment, in order."""
         return []
+
+    def rehearse(self, recipe, experiment: str) -> None:
+        """``--rehearse`` (backends whose ``honours`` has it): run ``recipe`` at debug size here first."""
+        raise NotImplementedError
 
     def problems(self, plan) -> list[str]:
         """This backend's own checks of a plan (one line each), after the generic ones."""

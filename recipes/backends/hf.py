@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recipes.backends.base import Backend
-from recipes.models import get_model
+from recipes.spec.models import get_model
 
 
 class SmallModel(Backend):
@@ -22,9 +22,9 @@ class SmallModel(Backend):
         return True
 
     def build(self, opts):
-        from recipes.hf.recipe import build_recipe  # imports nemo_run and torch (seconds)
+        import recipes.hf.recipe  # imports nemo_run and torch (~3 s): this backend's one wait for them
 
-        return build_recipe(opts)
+        return recipes.hf.recipe.build_recipe(opts)
 
     def problems(self, plan) -> list[str]:
         opts, spec = plan.opts, get_model(plan.opts.model)

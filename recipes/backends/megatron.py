@@ -1,6 +1,6 @@
-"""The Megatron backend: NeMo 2's ``nemo.collections.llm`` recipes on megatron-core (``recipes/megatron.py``).
+"""The Megatron backend: NeMo 2's ``nemo.collections.llm`` recipes on megatron-core (``recipes/megatron/recipe.py``).
 
-Every NeMo import stays in ``recipes.megatron`` and ``recipes.mcore``, loaded when a recipe is built
+Every NeMo import stays in ``recipes.megatron.recipe`` and ``recipes.mcore``, loaded when a recipe is built
 (nemo_run and NeMo cost seconds of start-up, which planning and validation never pay).
 """
 
@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recipes import hf_arch
 from recipes.backends.base import Backend
-from recipes.models import get_model
-from recipes.options import nemo_models_dir
+from recipes.conversion import hf_arch
+from recipes.spec.models import get_model
+from recipes.spec.options import nemo_models_dir
 
 LOCAL_GPU_EXECUTORS = ("local", "torchrun")
+
+
+def _nemo():
+    """The backend's NeMo side, loaded on first use: planning, validation and ``--help`` never pay for it."""
+    import recipes.megatron.recipe  # imports nemo_run, torch and NeMo (3-20 s): the one place this backend waits for them
+    import recipes.megatron.rehearse
+
+    return recipes.megatron
 
 
 class Megatron(Backend):
@@ -36,16 +44,13 @@ class Megatron(Backend):
         return bool(opts.hf_model_id) and not opts.nemo_model
 
     def build(self, opts):
-        from recipes.megatron import build_recipe  # imports nemo_run and NeMo (seconds)
-
-        return build_recipe(opts)
+        return _nemo().recipe.build_recipe(opts)
 
     def pre_tasks(self, opts, needs_import: bool) -> list[tuple[str, object]]:
-        if not needs_import:
-            return []
-        from recipes.megatron import import_task  # imports nemo_run and NeMo (seconds)
+        return [("import", _nemo().recipe.import_task(opts))] if needs_import else []
 
-        return [("import", import_task(opts))]
+    def rehearse(self, recipe, experiment: str) -> None:
+        _nemo().rehearse.rehearse(recipe, experiment)
 
     def problems(self, plan) -> list[str]:
         o, problems = plan.opts, []
@@ -104,7 +109,7 @@ def cpu_problems(o) -> list[str]:
 
 
 def _debug_size(o) -> bool:
-    """A debug model, or starting weights from a local HF folder small enough for a CPU (recipes.hf_arch)."""
+    """A debug model, or starting weights from a local HF folder small enough for a CPU (recipes.conversion.hf_arch)."""
     if get_model(o.model).is_debug:
         return True
     config = None if o.nemo_model else hf_arch.read_config(o.hf_model_id)

@@ -13,7 +13,14 @@ from recipes.conversion import meta
 from recipes.conversion.nemo_source import validate_nemo_ckpt
 from recipes.conversion.sources import HFSource, resolve_import_source, validate_hf_dir
 from recipes.conversion.staging import check_output, scratch_dir, staged_output
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
+
+
+def _connectors():
+    """NeMo's importer and exporter, loaded when a conversion runs (not by ``--help``, checks or planning)."""
+    import recipes.conversion.connectors  # imports torch and NeMo (~12 s): this package's one wait for them
+
+    return recipes.conversion.connectors
 
 
 def _check_not_nested(source: Path, output: Path) -> None:
@@ -37,15 +44,13 @@ def import_hf(source: str, output_path: str | Path, overwrite: bool = False) -> 
     output = check_output(Path(output_path), overwrite, needed)
     _check_not_nested(src.path, output)
 
-    from recipes.conversion.connectors import run_import
-
     with staged_output(output) as staging:
         if isinstance(src, HFSource):
-            run_import(src.path, staging)
+            _connectors().run_import(src.path, staging)
         else:
             with scratch_dir(output, "meta-hf") as hf_dir:
                 meta.convert_to_hf(src, hf_dir)
-                run_import(validate_hf_dir(hf_dir, "converted Meta checkpoint").path, staging)
+                _connectors().run_import(validate_hf_dir(hf_dir, "converted Meta checkpoint").path, staging)
     print(f"NeMo checkpoint written to {output}")
     return output
 
@@ -62,15 +67,13 @@ def export_hf(source: str | Path, output_path: str | Path, overwrite: bool = Fal
     if src.lora_base is not None:
         _check_not_nested(src.lora_base, output)
 
-    from recipes.conversion.connectors import run_export, run_merge_lora
-
     with staged_output(output) as staging:
         if src.lora_base is None:
-            run_export(src.path, staging)
+            _connectors().run_export(src.path, staging)
         else:
             with scratch_dir(output, "merged") as merged:
-                run_merge_lora(src.path, merged)
-                run_export(merged, staging)
+                _connectors().run_merge_lora(src.path, merged)
+                _connectors().run_export(merged, staging)
         _check_hf_dir(staging)
     print(f"Hugging Face model written to {output}")
     return output

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 CONVERTER_MODULE = "transformers.models.llama.convert_llama_weights_to_hf"
 _SHARD = re.compile(r"^consolidated\.\d+\.pth$")

@@ -10,7 +10,7 @@ become ``import --source hf://... --output_path ... [--overwrite]`` and ``export
 from __future__ import annotations
 
 import re
-from recipes.errors import ValidationErrors
+from recipes.core.errors import ValidationErrors
 
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipes.conversion.staging import tree_bytes
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 ADAPTER_META = "adapter_metadata.json"
 _LLAMA_MODELS = ("LlamaModel", "MLPerfLoRALlamaModel")

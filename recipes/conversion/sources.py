@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recipes.conversion import meta
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")

@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from recipes.atomic import promote as _promote
-from recipes.atomic import remove as _remove
-from recipes.atomic import temp_sibling
-from recipes.errors import UsageError
+from recipes.core.atomic import promote as _promote
+from recipes.core.atomic import remove as _remove
+from recipes.core.atomic import temp_sibling
+from recipes.core.errors import UsageError
 
 GiB = 1024**3
 # Headroom over the estimate: tokenizer, context, metadata, filesystem slack.

@@ -23,8 +23,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from recipes.data.fast_bpe import FastBpe, load_spec
 from recipes.data.bpe_files import byte_decoder
+from recipes.data.fast_bpe import FastBpe, load_spec
 
 FAST_CLASS = "PreTrainedTokenizerFast"
 

@@ -11,9 +11,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from recipes.argcheck import Checks
-from recipes.atomic import atomic_file, output_problems
-from recipes.errors import UsageError
+from recipes.core.argcheck import Checks
+from recipes.core.atomic import atomic_file, output_problems
+from recipes.core.errors import UsageError
 
 LOCAL_ROUTE = ("download it where the hub is reachable (python -m recipes.download ...) and pass the JSONL "
                "to `python -m recipes.preprocess --input FILE` or `python -m recipes.prepare_sft --input FILE`")

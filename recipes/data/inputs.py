@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterator
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from recipes.data.download import open_hub_dataset
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".ndjson")

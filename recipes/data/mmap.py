@@ -22,13 +22,13 @@ import os
 import re
 from typing import Sequence
 
+from recipes.core.errors import UsageError, ValidationErrors
+from recipes.data.doc_tokenizer import BACKENDS, TokenizerChoice, open_tokenizer
 from recipes.data.encode import ChunkEncoder, encode_ordered
 from recipes.data.indexed import IndexedWriter, optimal_dtype
 from recipes.data.inputs import ByteRange, InputSpec, iter_chunks, resolve_inputs
 from recipes.data.progress import Progress, RunStats
-from recipes.errors import UsageError, ValidationErrors
-from recipes.data.doc_tokenizer import BACKENDS, TokenizerChoice, open_tokenizer
-from recipes.tokenizer import local_tokenizer_dir
+from recipes.data.tokenizer import local_tokenizer_dir
 
 TEMP_PID = re.compile(r"\.tmp-(\d+)(?:\.tmp|\.len|\.doc)?$")
 SKIP_HINT = "fix the line or rerun with --skip-bad-lines to skip bad lines"

@@ -15,11 +15,11 @@ import random
 from collections import Counter
 from typing import NamedTuple, Sequence
 
-from recipes.argcheck import Checks
-from recipes.atomic import atomic_dir, output_problems
+from recipes.core.argcheck import Checks
+from recipes.core.atomic import atomic_dir, output_problems
+from recipes.core.errors import UsageError
 from recipes.data.sft_formats import Reject, check_template, examples_from, render
-from recipes.errors import UsageError
-from recipes.tokenizer import load_tokenizer
+from recipes.data.tokenizer import load_tokenizer
 
 SPLITS = ("training", "validation", "test")
 REPORT_NAME = "prepare_report.json"

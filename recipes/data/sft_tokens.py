@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from recipes.data.sft_formats import brace_problem
 
 PROMPT_TEMPLATE = "{input} {output}"

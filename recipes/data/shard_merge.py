@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import time
 
+from recipes.core.errors import UsageError
 from recipes.data.indexed import IndexedWriter
 from recipes.data.mmap import MmapOutputs
 from recipes.data.progress import format_summary
 from recipes.data.shards import complete, read_json, shard_prefix, shards_dir, write_json
-from recipes.errors import UsageError
 
 PROG = "recipes.preprocess"
 

@@ -19,17 +19,17 @@ import signal
 from dataclasses import asdict
 from pathlib import Path
 
-from recipes.atomic import atomic_file
+from recipes.core.atomic import atomic_file
+from recipes.core.errors import UsageError
+from recipes.core.faults import FAULT_ENV, parse_faults
 from recipes.data.inputs import ByteRange, resolve_inputs
-from recipes.data.shard_plan import PlanError, plan_shards
-from recipes.errors import UsageError
 from recipes.data.mmap import preprocess
 from recipes.data.progress import format_summary
-from recipes.faults import FAULT_ENV, parse_faults
+from recipes.data.shard_plan import PlanError, plan_shards
 
 MANIFEST = "manifest.json"
 VERSION = 1
-FAULT_ACTION = "kill_in_shard"  # RECIPES_FAULT=kill_in_shard:K (recipes.faults): SIGKILL mid-write of shard K
+FAULT_ACTION = "kill_in_shard"  # RECIPES_FAULT=kill_in_shard:K (recipes.core.faults): SIGKILL mid-write of shard K
 # Flags that change the output bytes: a rerun must pass the same ones (workers, log interval do not).
 OUTPUT_FLAGS = ("json_keys", "tokenizer", "append_eod", "skip_bad_lines", "include_special_tokens",
                 "legacy_tokenizer", "use_fast")

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 
-# Exit status after a signal-triggered save: 128 + SIGTERM, what a shell reports for a job killed by
-# SIGTERM. Any non-zero status makes NeMo-Run's Slurm script (retries > 0) run `scontrol requeue`.
-REQUEUE_EXIT_CODE = 143
+from recipes.hf.config import REQUEUE_EXIT_CODE  # noqa: F401  (re-exported: the exit status callers test)
+
 STATE_FILE, META_FILE, TMP_PREFIX = "state.ckpt", "meta.json", ".tmp-"
 _STEP_DIR = re.compile(r"^step=(\d+)$")
 

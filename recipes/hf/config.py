@@ -1,4 +1,4 @@
-"""Config sections of a small-model (Hugging Face + Lightning) training job.
+"""Config sections of a small-model (Hugging Face + Lightning) training job, and what its task returns or raises.
 
 The field paths mirror NeMo 2's recipe shape so one dotted override works on both backends:
 ``trainer.max_steps``, ``data.global_batch_size``, ``optim.config.lr``,
@@ -12,6 +12,10 @@ module in the job's process (``python -m nemo_run.core.runners.fdl_runner``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# Exit status after a signal-triggered save: 128 + SIGTERM, what a shell reports for a job killed by
+# SIGTERM. Any non-zero status makes NeMo-Run's Slurm script (retries > 0) run `scontrol requeue`.
+REQUEUE_EXIT_CODE = 143
 
 
 @dataclass
@@ -109,3 +113,19 @@ class PeftConfig:
     target_modules: list[str] = field(
         default_factory=lambda: ["linear_qkv", "linear_proj", "linear_fc1", "linear_fc2"])
     quantize_4bit: bool = False        # QLoRA: bitsandbytes NF4 base weights; CUDA only
+
+
+class RequeueExit(SystemExit):
+    """Raised after a signal-triggered checkpoint: the process should exit and be relaunched."""
+
+    def __init__(self):
+        super().__init__(REQUEUE_EXIT_CODE)
+
+
+@dataclass
+class TrainResult:
+    global_step: int
+    train_loss: float | None
+    val_loss: float | None
+    checkpoint: str | None
+    exported: dict[str, str] = field(default_factory=dict)

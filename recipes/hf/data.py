@@ -3,7 +3,7 @@
 Like Megatron's GPTDataset: documents of one split are shuffled with the seed, concatenated into
 one token stream (each document already ends with EOD) and cut into samples of ``seq_length + 1``
 tokens (consecutive samples share one boundary token). Several weighted prefixes (the shared
-``recipes.mmap_paths`` syntax, as on the Megatron backend) are interleaved deterministically in
+``recipes.data.mmap_paths`` syntax, as on the Megatron backend) are interleaved deterministically in
 proportion to their weights.
 """
 
@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from recipes.errors import UsageError
-from recipes.mmap_paths import parse_mmap_paths
+from recipes.core.errors import UsageError
+from recipes.data.mmap_paths import parse_mmap_paths
 
 SPLITS = ("train", "validation", "test")
 

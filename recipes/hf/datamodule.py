@@ -15,9 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from recipes.hf.config import MmapDataConfig, SFTDataConfig
-from recipes.hf.sft import IGNORE_INDEX
+from recipes.hf.data import build_mmap_samples
+from recipes.hf.sft import IGNORE_INDEX, SFTSamples
 
 
 class StepBatchSampler:
@@ -112,9 +113,7 @@ class StepDataModule(pl.LightningDataModule):
 
     def _samples(self, which: str, tokenizer):
         if isinstance(self.cfg, SFTDataConfig):
-            from recipes.hf.sft import SFTSamples
             return SFTSamples(self.cfg.dataset_root, which, tokenizer, self.cfg.seq_length, self.cfg.prompt_template)
-        from recipes.hf.data import build_mmap_samples
         return build_mmap_samples(self.cfg.paths, self.cfg.split, which, self.cfg.seq_length, self.seed)
 
     def train_dataloader(self) -> DataLoader:

@@ -1,4 +1,4 @@
-"""The small-model backend's faults (``RECIPES_FAULT``, grammar in :mod:`recipes.faults`): a Lightning callback
+"""The small-model backend's faults (``RECIPES_FAULT``, grammar in :mod:`recipes.core.faults`): a Lightning callback
 firing ``kill_after_step``, ``term_after_step`` and ``kill_in_save`` at their exact points."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 
-from recipes.faults import FAULT_ENV, Fault, parse_faults
+from recipes.core.faults import FAULT_ENV, Fault, parse_faults
 
 
 class FaultInjection(pl.Callback):

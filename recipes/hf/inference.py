@@ -6,10 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from recipes.errors import UsageError, ValidationErrors
+from recipes.conversion.hf_weights import file_problems, folder_problems
+from recipes.core.errors import UsageError, ValidationErrors
+from recipes.data.tokenizer import load_tokenizer
 from recipes.hf.modeling import is_adapter_dir, is_hf_model_dir
-from recipes.hf_weights import file_problems, folder_problems
-from recipes.tokenizer import load_tokenizer
 
 
 MODEL_FIX = "pass <log_dir>/hf_model, <log_dir>/hf_base or a complete save_pretrained folder"

@@ -7,34 +7,16 @@ and chat build prompts with the same encoder, so the model sees at inference wha
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from recipes.core.errors import UsageError
+from recipes.data.sft_files import read_jsonl
 from recipes.data.sft_tokens import PROMPT_TEMPLATE, SFTEncoder, check_no_text_bos
-from recipes.errors import UsageError
 
 SPLIT_FILES = {"train": "training.jsonl", "validation": "validation.jsonl", "test": "test.jsonl"}
 IGNORE_INDEX = -100
-
-
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ("input", "output")) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{line_no}: not valid JSON ({exc.msg}); one JSON object per line") from exc
-            missing = [key for key in required if key not in row]
-            if missing:
-                raise UsageError(f"{path}:{line_no}: missing {', '.join(missing)}; rows need "
-                                 f"{{\"input\": ..., \"output\": ...}} (make them with python -m recipes.prepare_sft)")
-            rows.append(row)
-    return rows
 
 
 class SFTSamples:

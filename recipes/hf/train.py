@@ -15,11 +15,12 @@ import json
 import os
 from pathlib import Path
 
-from recipes.errors import UsageError, cli_main
+from recipes.core.errors import UsageError, cli_main
 from recipes.hf.recipe import build_recipe
-from recipes.hf.task import RequeueExit, train  # noqa: F401  (train: the task function, under its old name too)
-from recipes.options import RecipeOptions
-from recipes.overrides import apply_overrides
+from recipes.hf.config import RequeueExit
+from recipes.hf.task import train  # noqa: F401  (train: the task function, under its old name too)
+from recipes.spec.options import RecipeOptions
+from recipes.spec.overrides import apply_overrides
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ AutoResume. Each replacement below names the call and why it is safe; none chang
 except that random draws come from CPU generators (same distributions, other values than a GPU's).
 
 Configuration, not patching, switches off the fused kernels that need CUDA or Transformer Engine
-(:data:`CPU_MODEL_CONFIG`, set on the recipe by ``recipes.megatron``).
+(:data:`CPU_MODEL_CONFIG`, set on the recipe by ``recipes.megatron.recipe``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``RECIPES_FAULT=kill_at_step:N`` for the Megatron backend: a test hook that SIGKILLs the training at an exact point.
 
-Inert unless the variable names a ``kill_at_step`` fault (parsed by :mod:`recipes.faults`, which documents
+Inert unless the variable names a ``kill_at_step`` fault (parsed by :mod:`recipes.core.faults`, which documents
 every action). NeMo names a checkpoint by the step it logged last (``...-step=N-...``): the state after
 N + 1 optimizer steps, saved in ``on_train_batch_end`` by the ModelCheckpoint callback, which Lightning runs
 after every other callback. So the kill happens at the start of the next batch, once that save has
@@ -17,7 +17,7 @@ import signal
 
 import lightning.pytorch as pl
 
-from recipes.faults import FAULT_ENV, parse_faults
+from recipes.core.faults import FAULT_ENV, parse_faults
 
 ACTION = "kill_at_step"
 

@@ -1,6 +1,6 @@
 """The Megatron recipes' target functions: NeMo's ``llm.pretrain`` / ``llm.finetune``, after the stack checks.
 
-A recipe built by ``recipes.megatron`` is ``run.Partial(recipes.mcore.train.pretrain, model=..., data=...,
+A recipe built by ``recipes.megatron.recipe`` is ``run.Partial(recipes.mcore.train.pretrain, model=..., data=...,
 trainer=..., log=..., resume=..., optim=...)`` with exactly NeMo's arguments, so dotted overrides and
 NeMo-Run see NeMo's recipe shape. In the training process these functions apply the adapters the
 installed stack needs (:mod:`recipes.mcore.compat`) and, when the trainer runs on the CPU
@@ -10,10 +10,14 @@ installed stack needs (:mod:`recipes.mcore.compat`) and, when the trainer runs o
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Any, Optional
+
+from recipes.core.faults import FAULT_ENV
 from recipes.mcore import compat
-from recipes.faults import FAULT_ENV
+from recipes.mcore.cpu import cpu_training
+from recipes.mcore.faults import callbacks_from_env
 
 
 def _on_cpu(trainer) -> bool:
@@ -27,20 +31,13 @@ def _prepared(trainer, optim):
         print(f"recipes: stack adapter applied: {name}", file=sys.stderr, flush=True)
     _add_fault_hooks(trainer)
     if _on_cpu(trainer):
-        from recipes.mcore.cpu import cpu_training
-
         return cpu_training()
     return contextlib.nullcontext()
 
 
 def _add_fault_hooks(trainer) -> None:
     """RECIPES_FAULT (tests only; recipes.mcore.faults): nothing is added when it is unset."""
-    import os
-
-
     if os.environ.get(FAULT_ENV):
-        from recipes.mcore.faults import callbacks_from_env
-
         trainer.callbacks[0:0] = callbacks_from_env()
 
 

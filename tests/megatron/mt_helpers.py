@@ -78,7 +78,7 @@ def run_records(root: Path, experiment: str) -> list[dict]:
 
 
 def last_checkpoint(exp_dir: Path) -> Path:
-    """The newest complete ``-last`` checkpoint (as recipes.tutorial finds one for ``-n``)."""
+    """The newest complete ``-last`` checkpoint (as recipes.job.tutorial finds one for ``-n``)."""
     found = sorted(Path(exp_dir, "checkpoints").glob("*-last"), key=lambda p: p.stat().st_mtime)
     assert found, f"no -last checkpoint under {exp_dir}/checkpoints"
     return found[-1]

@@ -76,7 +76,7 @@ def test_a_nemo_without_the_llm_collection_fails(child_env, tmp_path):
     (fake / "nemo" / "collections" / "asr").mkdir(parents=True)
     for init in ("nemo", "nemo/collections", "nemo/collections/asr"):
         (fake / init / "__init__.py").write_text("")
-    proc = subprocess.run([sys.executable, "-m", "recipes.doctor_stack"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "recipes.environment.stack"], capture_output=True, text=True,
                           env=child_env(fake), timeout=120)
     assert proc.returncode == 1
     assert proc.stdout.startswith(f"FAIL nemo llm collection: {fake / 'nemo'} has no nemo.collections.llm"), proc.stdout

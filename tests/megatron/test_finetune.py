@@ -17,7 +17,7 @@ import pytest
 
 from mt_helpers import EVERY_STEP, MEGATRON_CPU, REPO, cli, event_losses, last_checkpoint, output
 
-sys.path.insert(0, str(REPO / "tests" / "unit" / "convert"))
+sys.path.insert(0, str(REPO / "tests" / "unit" / "conversion"))
 from convert_helpers import write_hf_llama  # noqa: E402
 
 pytestmark = [pytest.mark.megatron, pytest.mark.slow]

@@ -23,7 +23,7 @@ import torch
 from mt_helpers import cli
 from testlib import REPO
 
-sys.path.insert(0, str(REPO / "tests" / "unit" / "convert"))
+sys.path.insert(0, str(REPO / "tests" / "unit" / "conversion"))
 import convert_helpers as helpers  # noqa: E402
 import test_convert_nemo_side as nemo_side  # noqa: E402
 from convert_helpers import hf_greedy, write_hf_llama  # noqa: E402

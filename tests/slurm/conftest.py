@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import parse_exports
 
-from recipes.remote import children_env
+from recipes.launch.remote import children_env
 
 HERE = Path(__file__).resolve().parent
 CLUSTER_SH = HERE / "cluster.sh"

@@ -157,7 +157,7 @@ class E2E:
 
     def task_dir(self, experiment: str, task: str) -> Path:
         """NeMo-Run's folder of ``task`` in the latest run of ``experiment``."""
-        # Directories only: recipes.runrecord keeps a <run>.run.json beside each run folder.
+        # Directories only: recipes.launch.runrecord keeps a <run>.run.json beside each run folder.
         runs = sorted(p for p in (self.home / "experiments" / experiment).glob(f"{experiment}_*") if p.is_dir())
         assert runs, f"no NeMo-Run run of {experiment} under {self.home}"
         return runs[-1] / task
@@ -409,11 +409,11 @@ def token_probe(out: str) -> None:
 
 
 def submit_probe(out: str, experiment: str) -> int:
-    """Run :func:`token_probe` as a one-task Slurm job through recipes.remote; 0 when it succeeded."""
+    """Run :func:`token_probe` as a one-task Slurm job through recipes.launch.remote; 0 when it succeeded."""
     import nemo_run as run
 
     from executors.settings import ExecutorSettings
-    from recipes.remote import run_task
+    from recipes.launch.remote import run_task
 
     settings = ExecutorSettings(nodes=1, gpus_per_node=0, ntasks_per_node=1, use_gpus=False, account="acct",
                                 partition="debug", time="00:05:00", packager="none",

@@ -34,7 +34,7 @@ ON_CPU = "trainer.accelerator=cpu model.config.apply_rope_fusion=false"
 def _write_hf_llama(path: Path) -> Path:
     """The conversion tests' random tiny Llama (hidden 64, Llama 3 vocabulary), loaded by file: another suite."""
     spec = importlib.util.spec_from_file_location("convert_helpers",
-                                                  REPO / "tests" / "unit" / "convert" / "convert_helpers.py")
+                                                  REPO / "tests" / "unit" / "conversion" / "convert_helpers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.write_hf_llama(path)

@@ -1,6 +1,6 @@
 """End to end on the local Slurm cluster: a 2-rank torchrun training job killed at exact points resumes.
 
-``RECIPES_FAULT`` (recipes/faults.py) reaches the job through sbatch's environment. Attempt 0: both ranks
+``RECIPES_FAULT`` (recipes/core/faults.py) reaches the job through sbatch's environment. Attempt 0: both ranks
 SIGKILL themselves after step 4 (checkpoint 3 is the last). Attempt 1: rank 0 SIGKILLs itself while writing
 checkpoint 6. ``--retries 2`` requeues the job after each failure. The run's own records show that attempt 1
 resumed from checkpoint 3 and attempt 2 from checkpoint 3 again (the cut save of 6 was removed), each first
@@ -22,7 +22,7 @@ FLAGS = f"{TINY} -D data/sample_text_document --max_steps 8 -s 64 -g 2 --ckpt_ev
 JOB = f"python -m recipes.pretrain --executor slurm -a acct -p batch -G 2 -E tiny_faults {FLAGS} --retries 2 " \
       "--detach trainer.enable_progress_bar=false"
 # The same global batch (-g 2) on one local process: the reference curve.
-# Local: --packager is Slurm-only (refused elsewhere, recipes.support).
+# Local: --packager is Slurm-only (refused elsewhere, recipes.job.support).
 REFERENCE = ("python -m recipes.pretrain -G 1 -E tiny_reference " + FLAGS.replace(" --packager none", "")
              + " trainer.enable_progress_bar=false")
 

@@ -148,7 +148,7 @@ def test_dockerfile_base_is_a_supported_stack_with_its_reason():
     assert "| supported with the adapter" in row
     setup = (REPO / "scripts" / "setup.sh").read_text()
     container = setup.split("container_install() {", 1)[1].split("\n}", 1)[0]
-    assert container.index("-m recipes.doctor_stack") < container.index("pip install"), "check before installing"
+    assert container.index("-m recipes.environment.stack") < container.index("pip install"), "check before installing"
     pinned = re.search(r"^megatron-core==(\S+)$", (REPO / "constraints.txt").read_text(), flags=re.M).group(1)
     bound = re.search(r'"megatron-core>=([\d.]+),<([\d.]+)"', (REPO / "pyproject.toml").read_text())
     as_tuple = lambda v: tuple(int(p) for p in v.split("."))  # noqa: E731

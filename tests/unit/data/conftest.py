@@ -24,14 +24,14 @@ def fast_bpe_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def llama3():
-    from recipes.tokenizer import load_tokenizer
+    from recipes.data.tokenizer import load_tokenizer
 
     return load_tokenizer("llama3")
 
 
 @pytest.fixture(scope="session")
 def bundled_dir():
-    from recipes.tokenizer import bundled_llama3_dir
+    from recipes.data.tokenizer import bundled_llama3_dir
 
     return bundled_llama3_dir()
 

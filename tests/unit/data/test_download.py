@@ -10,7 +10,7 @@ import pytest
 from data_helpers import error_lines, run_module
 
 from recipes.data import download as download_module
-from recipes.download import main
+from recipes.data.download_command import main
 
 
 def test_offline_error_from_the_command_line(tmp_path):

@@ -22,7 +22,7 @@ from multilingual import documents
 
 from recipes.data import bpe_files, fast_bpe
 from recipes.data.doc_tokenizer import FastTokenizer, RustTokenizer, TokenizerChoice, _load_backend, open_tokenizer
-from recipes.preprocess import main
+from recipes.preprocessing.command import main
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -7,8 +7,8 @@ import json
 import pytest
 from data_helpers import output_files, write_jsonl
 
+from recipes.data.prepare_sft import main
 from recipes.data.sft import prepare_sft
-from recipes.prepare_sft import main
 
 SPLIT_FILES = ["prepare_report.json", "test.jsonl", "training.jsonl", "validation.jsonl"]
 DIALOGUES = [[f"對話{d} 第{t}句" for t in range(3 + d % 2)] for d in range(12)]

@@ -11,7 +11,7 @@ from data_helpers import read_documents, write_jsonl
 
 from recipes.data import sample_data_dir
 from recipes.data.mmap import preprocess
-from recipes.preprocess import main
+from recipes.preprocessing.command import main
 
 
 def sample_rows(count: int = 120) -> list[dict]:

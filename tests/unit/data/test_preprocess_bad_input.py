@@ -7,9 +7,9 @@ import os
 import pytest
 from data_helpers import output_files, read_documents, write_jsonl
 
+from recipes.core.errors import UsageError
 from recipes.data.mmap import MmapOutputs, preprocess, remove_stale_temps
-from recipes.errors import UsageError
-from recipes.preprocess import main
+from recipes.preprocessing.command import main
 
 GOOD = [{"text": "first good line"}]
 BAD_LINES = [
@@ -119,9 +119,9 @@ def test_usage_errors_name_the_flag(tmp_path, capsys, monkeypatch, args, message
 
 
 def test_every_numeric_flag_is_checked_against_its_declared_range(tmp_path, capsys):
-    """Each numeric flag declares its range (recipes.argcheck.whole); all bad ones are named together."""
-    from recipes.argcheck import Bounded
-    from recipes.preprocess import build_parser
+    """Each numeric flag declares its range (recipes.core.argcheck.whole); all bad ones are named together."""
+    from recipes.core.argcheck import Bounded
+    from recipes.preprocessing.command import build_parser
 
     numeric = [a.option_strings[-1] for a in build_parser()._actions if a.type in (int, float)]
     assert numeric == [], f"{numeric}: declare a range with type=whole(...) / real(...)"

@@ -17,7 +17,7 @@ from data_helpers import read_documents, write_jsonl
 from megatron_tool import TOOL, ToolRuns, instruct_like_tokenizer, tool_command
 
 from recipes.data import sample_data_dir
-from recipes.preprocess import main
+from recipes.preprocessing.command import main
 
 CODE = 'def mean(xs: list[float]) -> float:\n\treturn sum(xs) / len(xs)  # 平均\n\n    if x != y: {"k": [1, 2]}'
 

@@ -15,7 +15,7 @@ import pytest
 from data_helpers import error_lines, output_files, read_documents, run_module, write_jsonl
 
 from recipes.data.shard_plan import PlanError, plan_shards
-from recipes.preprocess import main
+from recipes.preprocessing.command import main
 
 ROWS = [{"text": f"第{i}則 document {i} " + "word " * (i % 7)} for i in range(40)]
 
@@ -142,8 +142,8 @@ def test_changed_input_is_refused_and_overwrite_starts_over(tmp_path, capsys):
 
 
 def test_no_merge_prints_a_token_weighted_blend(tmp_path, capsys):
-    from recipes.data_spec import MmapBlend, parse_data
-    from recipes.mmap_paths import missing_files
+    from recipes.spec.data_spec import MmapBlend, parse_data
+    from recipes.data.mmap_paths import missing_files
 
     write_jsonl(tmp_path / "in.jsonl", ROWS)
     assert sharded(tmp_path, "--shards", "3", "--no-merge") == 0

@@ -66,7 +66,7 @@ def test_help_imports_no_heavy_library(tmp_path):
 
     assert done.returncode == 0, done.stderr[-2000:]
     modules = imported_modules(done.stderr)
-    assert "recipes.argcheck" in modules and forbidden(modules) == []  # -m runs recipes.preprocess as __main__
+    assert "recipes.core.argcheck" in modules and forbidden(modules) == []  # -m runs recipes.preprocess as __main__
 
 
 def test_core_bpe_loaded_alone_is_the_one_tiktoken_uses():

@@ -11,7 +11,7 @@ from data_helpers import REPO, output_files
 
 from recipes.data import sample_data_dir
 from recipes.data.synthetic import generate
-from recipes.synthetic import main
+from recipes.data.synthetic_command import main
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

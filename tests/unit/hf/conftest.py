@@ -13,7 +13,7 @@ from testlib import write_mmap
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from recipes.tokenizer import load_tokenizer
+    from recipes.data.tokenizer import load_tokenizer
 
     return load_tokenizer(None)
 

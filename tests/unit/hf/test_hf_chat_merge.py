@@ -21,7 +21,7 @@ def test_merged_model_has_the_adapter_models_logits(run_name, request, tmp_path,
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from recipes.merge_lora import main
+    from recipes.hf.merge_lora import main
 
     _, result = request.getfixturevalue(run_name)
     base, adapter, out = result.exported["base"], result.exported["adapter"], tmp_path / "merged"
@@ -41,7 +41,7 @@ def test_merged_model_has_the_adapter_models_logits(run_name, request, tmp_path,
 
 
 def test_chat_one_shot_with_adapter_matches_greedy_generation(lora_run, capsys):
-    from recipes.chat import main
+    from recipes.evaluation.chat import main
     from recipes.hf.inference import generate, load_for_inference
 
     _, result = lora_run
@@ -55,7 +55,7 @@ def test_chat_one_shot_with_adapter_matches_greedy_generation(lora_run, capsys):
 
 
 def test_chat_repl_reset_and_exit_on_the_adapter_dir_alone(lora_run, monkeypatch, capsys):
-    from recipes.chat import main
+    from recipes.evaluation.chat import main
 
     _, result = lora_run
     monkeypatch.setattr("sys.stdin", io.StringIO("hello\n/reset\nagain\n/exit\nnever answered\n"))
@@ -67,7 +67,7 @@ def test_chat_repl_reset_and_exit_on_the_adapter_dir_alone(lora_run, monkeypatch
 
 
 def test_chat_template_is_used_when_the_tokenizer_has_one(tokenizer):
-    from recipes.chat import Conversation
+    from recipes.evaluation.chat import Conversation
 
     class Templated:  # the bundled Llama 3 tokenizer has no template; an instruct tokenizer does
         chat_template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}<assistant>"
@@ -84,7 +84,7 @@ def test_chat_template_is_used_when_the_tokenizer_has_one(tokenizer):
 
 
 def test_merge_rejects_a_non_adapter(lora_run, tmp_path, capsys):
-    from recipes.merge_lora import main
+    from recipes.hf.merge_lora import main
 
     _, result = lora_run
     assert main(["--base", result.exported["base"], "--adapter", str(tmp_path),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 from testlib import write_mmap
 
 

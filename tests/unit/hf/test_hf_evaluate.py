@@ -14,7 +14,7 @@ from hf_helpers import subprocess_env
 
 
 def test_metrics_known_answers():
-    from recipes.evaluate import choose_bleu_tokenize, label_metrics, looks_like_labels, percentile, text_metrics
+    from recipes.evaluation.evaluate import choose_bleu_tokenize, label_metrics, looks_like_labels, percentile, text_metrics
 
     same = text_metrics(["the cat sat on the mat"], ["the cat sat on the mat"], "13a")
     assert same["bleu"] == pytest.approx(100.0) and same["exact_match"] == 1.0
@@ -47,7 +47,7 @@ def _greedy_answers(model_dir: str, rows: list[dict], max_new_tokens: int) -> li
 
 
 def test_evaluate_cli_report_and_loss_plot(sft_run, tmp_path, capsys):
-    from recipes.evaluate import main
+    from recipes.evaluation.evaluate import main
 
     opts, result = sft_run
     rows = [{"input": f"Question: what is {i} plus one?", "output": ""} for i in range(6)]
@@ -71,7 +71,7 @@ def test_evaluate_cli_report_and_loss_plot(sft_run, tmp_path, capsys):
 
 
 def test_evaluate_with_adapter_and_bad_paths(lora_run, sft_dir, tmp_path, capsys):
-    from recipes.evaluate import main
+    from recipes.evaluation.evaluate import main
 
     opts, result = lora_run
     out = tmp_path / "lora.json"
@@ -87,7 +87,7 @@ def test_evaluate_with_adapter_and_bad_paths(lora_run, sft_dir, tmp_path, capsys
 
 
 def test_entry_points_import_without_torch():
-    code = ("import sys, recipes.evaluate, recipes.chat, recipes.merge_lora, recipes.model_source; "
+    code = ("import sys, recipes.evaluate, recipes.chat, recipes.merge_lora, recipes.hf.model_source; "
             "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from hf_helpers import options
-from recipes.errors import UsageError
+from recipes.core.errors import UsageError
 
 OVERRIDES = {
     "trainer.max_steps": 7, "trainer.val_check_interval": 3, "trainer.limit_val_batches": 2,
@@ -37,7 +37,7 @@ def test_every_documented_override_path_applies(tmp_path, sft_dir):
     import fiddle as fdl
 
     from recipes.hf.recipe import build_recipe
-    from recipes.overrides import apply_overrides
+    from recipes.spec.overrides import apply_overrides
 
     recipe = apply_overrides(build_recipe(options(tmp_path, "dora", sft_dir)),
                              [f"{key}={value}" for key, value in OVERRIDES.items()])

@@ -33,7 +33,7 @@ TEMPLATES = ("plain", "alpaca", "llama3", "Q: {input}\\nA: ")
 
 @pytest.fixture(scope="module")
 def nemo_tok():
-    from recipes.tokenizer import nemo_tokenizer
+    from recipes.data.tokenizer import nemo_tokenizer
 
     return nemo_tokenizer(None)
 
@@ -59,8 +59,8 @@ def nemo_dataset(folder, tmp_path, nemo_tok):
     """The training dataset NeMo builds from the Megatron backend's finetuning config."""
     import fiddle as fdl
 
-    from recipes.megatron import build_recipe
-    from recipes.options import RecipeOptions
+    from recipes.megatron.recipe import build_recipe
+    from recipes.spec.options import RecipeOptions
 
     opts = RecipeOptions(task="sft", model="llama31_8b", results_dir=str(tmp_path / "results"),
                          dataset_path=str(folder), seq_length=SEQ_LENGTH, global_batch_size=8)
@@ -112,9 +112,9 @@ def test_plain_input_output_rows_tokenize_like_nemo(tmp_path, tokenizer, nemo_to
 @pytest.mark.parametrize("template", ("plain", "llama3"))
 def test_inference_prompts_are_the_training_context(template, tmp_path, tokenizer, nemo_tok):
     """Chat's and evaluate's prompt for a conversation == NeMo's context of the training row it became."""
-    from recipes.chat import Conversation
+    from recipes.evaluation.chat import Conversation
     from recipes.data.sft import prepare_sft
-    from recipes.evaluate import prompts
+    from recipes.evaluation.evaluate import prompts
 
     dialogue = ["What is 2 plus 2?", "4", "And 3 plus 3?", "6"]
     source = tmp_path / "dialogue.jsonl"
@@ -131,7 +131,7 @@ def test_inference_prompts_are_the_training_context(template, tmp_path, tokenize
 
 
 def test_text_bos_in_old_folders_is_refused(tmp_path, tokenizer):
-    from recipes.errors import UsageError
+    from recipes.core.errors import UsageError
     from recipes.hf.sft import SFTSamples
 
     folder = write_rows(tmp_path / "old", [{"input": "<|begin_of_text|>hi", "output": "yo"}])

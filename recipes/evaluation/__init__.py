@@ -1,0 +1,2 @@
+"""``python -m recipes.evaluate`` and ``python -m recipes.chat`` on a trained model.
+"""
