@@ -1,6 +1,7 @@
 """Where and how jobs run. One small module per executor; each exposes ``build(settings)`` and
 ``cpu_task(settings)``: the executor of a CPU-only task (one process, no GPUs) of the same job, and
-declares ``OPTIONS``: the executor-specific options it honours (any other one set is refused).
+declares ``OPTIONS``, the executor-specific options it honours (any other one set is refused), and
+``CAPABILITIES`` (:class:`executors.capabilities.Capabilities`): what it can do, asked instead of its name.
 
 The executor says where a job runs, the launcher how processes start (torchrun), the packager
 what code travels (NeMo-Run's three axes). Site settings (account, partition, image, mounts) come
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 
+from executors.capabilities import Capabilities
 from executors.settings import ExecutorSettings
 
 EXECUTORS = ("local", "torchrun", "slurm", "docker")
@@ -19,6 +21,11 @@ EXECUTORS = ("local", "torchrun", "slurm", "docker")
 def options(name: str) -> frozenset[str]:
     """The executor-specific options (argparse destinations) executor ``name`` honours (its ``OPTIONS``)."""
     return _module(name).OPTIONS
+
+
+def capabilities(name: str) -> Capabilities:
+    """What executor ``name`` can do (its ``CAPABILITIES``)."""
+    return _module(name).CAPABILITIES
 
 
 def option_names() -> frozenset[str]:
@@ -43,4 +50,4 @@ def _module(name: str):
     return importlib.import_module(f"executors.{name}")
 
 
-__all__ = ["EXECUTORS", "ExecutorSettings", "build_executor", "cpu_task_executor", "option_names", "options"]
+__all__ = ["EXECUTORS", "Capabilities", "ExecutorSettings", "build_executor", "capabilities", "cpu_task_executor", "option_names", "options"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from executors.capabilities import Capabilities
 from executors.settings import ExecutorSettings
 
 OPTIONS = frozenset({"container_image", "container_mounts"})  # executor-specific options it honours
+CAPABILITIES = Capabilities(on_this_machine=True, containers="required", scripted=True)
 
 
 def build(settings: ExecutorSettings):

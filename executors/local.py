@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from executors.capabilities import Capabilities
 from executors.settings import ExecutorSettings, venv_first_on_path
 
 OPTIONS: frozenset[str] = frozenset()  # executor-specific options it honours (see executors.OPTION_NAMES)
+CAPABILITIES = Capabilities(on_this_machine=True, many_processes="torchrun")
 
 
 def build(settings: ExecutorSettings):

@@ -11,11 +11,14 @@ import os
 import shlex
 from pathlib import Path
 
+from executors.capabilities import Capabilities
 from executors.settings import ExecutorSettings, venv_first_on_path
 
 OPTIONS = frozenset({"account", "partition", "cpu_partition", "time", "retries", "dependency", "dependency_type",
                      "signal", "sbatch", "packager", "allow_dirty", "job_dir", "container_image",
                      "container_mounts", "detach"})  # executor-specific options it honours
+CAPABILITIES = Capabilities(batch=True, containers="optional", scripted=True, packagers=("git", "none"),
+                            multi_node=True)
 
 
 def build(settings: ExecutorSettings):

@@ -6,9 +6,11 @@ One rank per GPU; on a machine without GPUs (the small-model backend) one CPU ra
 from __future__ import annotations
 
 from executors import local
+from executors.capabilities import Capabilities
 from executors.settings import ExecutorSettings, venv_first_on_path
 
 OPTIONS: frozenset[str] = frozenset()  # executor-specific options it honours (see executors.OPTION_NAMES)
+CAPABILITIES = Capabilities(on_this_machine=True)
 
 
 def build(settings: ExecutorSettings):

@@ -14,59 +14,9 @@ cancelled because the job it depended on failed), and ``--logs`` prints the log 
 (a requeued job has one per restart) followed by the batch script's output.
 """
 
-import argparse
-import json
 import sys
 
-from recipes.core.errors import UsageError, cli_main
-from recipes.launch.runstate import pick_run, task_states
-from recipes.launch.status import print_experiments, print_logs, print_run
-from recipes.pipelines import status as pipeline_status
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m recipes.status", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("experiment", nargs="?", help="experiment name (-E of the launch)")
-    parser.add_argument("--id", help="a specific run id (default: the latest)")
-    parser.add_argument("--logs", metavar="TASK", help="print the log of this task (e.g. pretrain)")
-    parser.add_argument("--json", action="store_true", help="machine-readable status")
-    return parser
-
-
-
-@cli_main("recipes.status")
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _main(args)
-    except UsageError:
-        raise
-    except Exception as exc:  # a record NeMo-Run cannot read back: one line, not a traceback
-        print(f"recipes.status: error: {args.experiment or 'experiments'}: cannot read NeMo-Run's records "
-              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)
-        return 1
-
-
-def _main(args) -> int:
-    if not args.experiment:
-        print_experiments()
-        for name in pipeline_status.names():
-            print(f"{name:24} pipeline     stage by stage: python -m recipes.status {name}")
-        return 0
-    if not args.logs and args.experiment in pipeline_status.names():
-        return pipeline_status.print_pipeline(args.experiment, args.json)
-    run_dir = pick_run(args.experiment, args.id)
-    if args.logs:
-        print_logs(run_dir, args.experiment, args.logs)
-        return 0
-    states = task_states(args.experiment, run_dir=run_dir)
-    if args.json:
-        print(json.dumps(states, indent=2))
-    else:
-        print_run(args.experiment, run_dir, states)
-    return 0
-
+from recipes.pipelines.status_command import main
 
 if __name__ == "__main__":
     sys.exit(main())

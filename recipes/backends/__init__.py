@@ -13,8 +13,8 @@ from recipes.core.errors import UsageError
 
 REGISTRY: dict[str, Backend] = {backend.name: backend for backend in (hf.BACKEND, megatron.BACKEND)}
 
-__all__ = ["REGISTRY", "Backend", "build_recipe", "choose", "get", "names", "register", "supporting",
-           "use_flags"]
+__all__ = ["REGISTRY", "Backend", "build_recipe", "choose", "get", "names", "register", "specific_options",
+           "supporting", "use_flags"]
 
 
 def register(backend: Backend) -> Backend:
@@ -44,6 +44,11 @@ def choose(debug_model: bool, no_gpu: bool) -> Backend:
 def supporting(option: str) -> list[Backend]:
     """The backends that honour a backend-specific option."""
     return [b for b in REGISTRY.values() if option in b.honours]
+
+
+def specific_options() -> frozenset[str]:
+    """Every backend-specific option: those some backend honours (and another may not)."""
+    return frozenset().union(*(b.honours for b in REGISTRY.values()))
 
 
 def use_flags(option: str) -> str:

@@ -14,8 +14,9 @@ from pathlib import Path
 class Backend:
     name: str = ""  # the --backend value
     title: str = ""  # how messages name it: "the <title> backend", "a <title> recipe"
-    # The backend-specific options (argparse destinations) it honours, of: wandb, wandb_project, wandb_name,
-    # packed_sequence, sequence_parallel, fp8, qlora, mock_data, rehearse. Every other option is generic.
+    # The backend-specific options (argparse destinations) it honours. An option some backend lists here is
+    # backend-specific (recipes.backends.specific_options): refused with the backends that do not list it.
+    # Every other option is generic.
     honours: frozenset[str] = frozenset()
     model_parallel: bool = False  # tensor / pipeline / context parallelism (-T/-P/-C above 1)
     estimates_memory: bool = False  # the pre-flight memory estimate applies (recipes.job.memory_check)

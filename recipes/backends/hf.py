@@ -22,9 +22,9 @@ class SmallModel(Backend):
         return True
 
     def build(self, opts):
-        import recipes.hf.recipe  # imports nemo_run and torch (~3 s): this backend's one wait for them
+        from recipes.hf import recipe  # imports nemo_run and torch (~3 s): this backend's one wait for them
 
-        return recipes.hf.recipe.build_recipe(opts)
+        return recipe.build_recipe(opts)
 
     def problems(self, plan) -> list[str]:
         opts, spec = plan.opts, get_model(plan.opts.model)

@@ -7,21 +7,26 @@ Every NeMo import stays in ``recipes.megatron.recipe`` and ``recipes.mcore``, lo
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+from executors import capabilities
 from recipes.backends.base import Backend
 from recipes.conversion import hf_arch
 from recipes.spec.models import get_model
 from recipes.spec.options import nemo_models_dir
 
-LOCAL_GPU_EXECUTORS = ("local", "torchrun")
+
+def _bare_here(executor: str) -> bool:
+    """Processes on this machine's own GPUs, without a container (local, torchrun)."""
+    can = capabilities(executor)
+    return can.on_this_machine and not can.containers
 
 
 def _nemo():
     """The backend's NeMo side, loaded on first use: planning, validation and ``--help`` never pay for it."""
-    import recipes.megatron.recipe  # imports nemo_run, torch and NeMo (3-20 s): the one place this backend waits for them
-    import recipes.megatron.rehearse
+    from recipes.megatron import recipe, rehearse  # nemo_run, torch, NeMo (3-20 s): this backend's one wait for them
 
-    return recipes.megatron
+    return SimpleNamespace(recipe=recipe, rehearse=rehearse)
 
 
 class Megatron(Backend):
@@ -60,7 +65,7 @@ class Megatron(Backend):
                             "cannot be imported into; drop --hf_model_id, or choose the model's size with -M")
         if plan.cpu:
             problems += cpu_problems(o)
-        elif plan.executor in LOCAL_GPU_EXECUTORS and plan.local_gpus < o.num_gpus:
+        elif _bare_here(plan.executor) and plan.local_gpus < o.num_gpus:
             message = (f"-G/--num_gpus: {o.num_gpus} GPU(s) asked but this machine has {plan.local_gpus}; Megatron "
                        "needs CUDA: lower -G, submit with --executor slurm, or use -M tiny on CPU")
             if plan.dryrun:

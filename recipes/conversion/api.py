@@ -18,9 +18,9 @@ from recipes.core.errors import UsageError
 
 def _connectors():
     """NeMo's importer and exporter, loaded when a conversion runs (not by ``--help``, checks or planning)."""
-    import recipes.conversion.connectors  # imports torch and NeMo (~12 s): this package's one wait for them
+    from recipes.conversion import connectors  # imports torch and NeMo (~12 s): this package's one wait for them
 
-    return recipes.conversion.connectors
+    return connectors
 
 
 def _check_not_nested(source: Path, output: Path) -> None:

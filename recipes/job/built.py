@@ -11,25 +11,20 @@ from recipes import backends
 from recipes.data.sft_tokens import template_problem
 from recipes.job.plan import JobPlan
 from recipes.spec.data_spec import parse_data
+from recipes.spec.options import flag_fields, optional_int
 from recipes.spec.overrides import override_problem
 
-# RecipeOptions field -> the recipe field(s) holding it (Megatron recipe and small-model recipe alike).
-READ_BACK = {
-    "max_steps": ("trainer.max_steps",), "val_check_interval": ("trainer.val_check_interval",),
-    "micro_batch_size": ("data.micro_batch_size",), "global_batch_size": ("data.global_batch_size",),
-    "seq_length": ("data.seq_length",), "lr": ("optim.config.lr",),
-    "tensor_model_parallel_size": ("trainer.strategy.tensor_model_parallel_size",),
-    "pipeline_model_parallel_size": ("trainer.strategy.pipeline_model_parallel_size",),
-    "context_parallel_size": ("trainer.strategy.context_parallel_size",),
-    "sequence_parallel": ("trainer.strategy.sequence_parallel",),
-    "ckpt_every_n_steps": ("log.ckpt.every_n_train_steps",),
-    "dataset_path": ("data.paths", "data.dataset_root"),
-}
+# RecipeOptions field -> the recipe field(s) holding it (Megatron recipe and small-model recipe alike): the
+# fields' own read_back (recipes.spec.options.flag), and -D's, which planning resolves into a typed value.
+READ_BACK = {**{f.name: f.metadata["read_back"] for f in flag_fields() if f.metadata["read_back"]},
+             "dataset_path": ("data.paths", "data.dataset_root")}
 # Set by the executor's flags; an override would make the recipe and the job disagree.
 FLAG_OWNED = {"trainer.num_nodes": "-N/--num_nodes", "trainer.devices": "-G/--num_gpus",
               "log.log_dir": "--results_dir/-E", "log.explicit_log_dir": "--results_dir/-E"}
-NUMBERS = {"max_steps": int, "micro_batch_size": int, "global_batch_size": int, "seq_length": int, "lr": float,
-           "tensor_model_parallel_size": int, "pipeline_model_parallel_size": int, "context_parallel_size": int}
+# A number read back must be one: the field's type (a float field takes an int too).
+NUMBERS = {f.name: f.metadata["argparse"]["type"] for f in flag_fields() if f.metadata["argparse"].get("type") in (int, float)}
+NUMBERS.update({f.name: int for f in flag_fields() if f.metadata["argparse"].get("type") is optional_int})
+del NUMBERS["val_check_interval"]  # an override may give Lightning's fraction of an epoch (trainer.val_check_interval=0.5)
 
 
 def _get(recipe, dotted: str):

@@ -11,8 +11,8 @@ import argparse
 from executors import EXECUTORS
 from recipes import backends
 from recipes.core.errors import UsageError
-from recipes.megatron.names import FP8_RECIPE_NAMES
 from recipes.spec.models import MODELS
+from recipes.spec.options import flag_fields
 
 PEFT_CHOICES = ("none", "lora", "dora")
 DEFAULT_EXPERIMENT = {"pretrain": "llama31_pretraining", "finetune": "llama31_finetuning"}
@@ -85,35 +85,14 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     if entry == "finetune":
         model.add_argument("--peft", type=str.lower, choices=PEFT_CHOICES, default="none",
                            help="none: full finetuning, as the tutorial script (default); lora or dora: adapters")
-        model.add_argument("--packed_sequence", action="store_true", help="pack sequences (needs -m 1)")
-        model.add_argument("--qlora", action="store_true",
-                           help="small-model backend: LoRA over a 4-bit base (bitsandbytes, CUDA only)")
 
+    _add_option_flags(model, entry, "model and data")
     train = parser.add_argument_group("training")
-    train.add_argument("-s", "--seq_length", type=int, help="sequence length (default: the model's)")
-    train.add_argument("--max_steps", type=_optional_int, default=None,
-                       help="optimizer steps (default, or None: one epoch of the training data)")
-    train.add_argument("-g", "--global_batch_size", type=int)
-    train.add_argument("-m", "--micro_batch_size", type=int, default=1)
-    train.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
-    train.add_argument("-T", "--tensor_model_parallel_size", type=int, help="(default: the recipe's)")
-    train.add_argument("-P", "--pipeline_model_parallel_size", type=int, help="(default: the recipe's)")
-    train.add_argument("-C", "--context_parallel_size", type=int, help="(default: the recipe's)")
-    train.add_argument("--sequence_parallel", action="store_true", default=None, help="needs -T > 1")
-    train.add_argument("--fp8", action="store_true", help="FP8 mixed precision (Hopper+, Transformer Engine)")
-    train.add_argument("--fp8_recipe", default="delayed",
-                       help=f"one of {', '.join(FP8_RECIPE_NAMES)} (the tutorial's delayed_scaling, current_scaling, "
-                            "subchannel_scaling also work)")
-    train.add_argument("--seed", type=int, default=1234)
-    train.add_argument("--val_check_interval", type=int, help="validate every N steps")
-    train.add_argument("--ckpt_every_n_steps", type=int, help="save a checkpoint every N steps")
-    train.add_argument("--wandb", action="store_true", help="log to Weights & Biases (WANDB_API_KEY from the env)")
+    _add_option_flags(train, entry, "training")
     train.add_argument("--gpu_memory", type=float, metavar="GB",
                        help="memory of one GPU in GiB for the pre-flight estimate (default: site file, else local GPUs)")
     train.add_argument("--no_memory_check", action="store_true",
                        help="do not refuse a job whose memory estimate exceeds the GPU (the table is still printed)")
-    train.add_argument("--wandb_project")
-    train.add_argument("--wandb_name", help="W&B run name (default: the experiment name)")
     train.add_argument("--wandb_token", help="deprecated: export WANDB_API_KEY instead (command lines are visible)")
 
     act = parser.add_argument_group("what to do")
@@ -130,14 +109,18 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _optional_int(text: str) -> int | None:
-    """``--max_steps None`` (the tutorials' spelling) means the default."""
-    if text.lower() in ("none", ""):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+def _add_option_flags(group, entry: str, title: str) -> None:
+    """The flags declared on :class:`RecipeOptions` fields (:func:`recipes.spec.options.flag`) of this group."""
+    for f in flag_fields(entry):
+        if f.metadata["group"] == title:
+            group.add_argument(*f.metadata["flags"], dest=f.name, **f.metadata["argparse"])
+
+
+def flag_names(entry: str | None = None) -> dict[str, str]:
+    """argparse destination -> how problems name it (``-a/--account``), read off the parsers themselves
+    (of ``entry``, else of both commands)."""
+    actions = [a for e in ([entry] if entry else list(DEFAULT_EXPERIMENT)) for a in build_parser(e)._actions]
+    return {a.dest: "/".join(a.option_strings) for a in actions if a.option_strings}
 
 
 def parse_key_values(items: list[str], flag: str) -> dict[str, str]:

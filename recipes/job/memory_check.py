@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from executors import capabilities
 from recipes import backends
 from recipes.core.errors import UsageError
 from recipes.megatron.memory import GIB, LORA_TARGETS, Arch, Estimate, Layout, estimate, vary
@@ -186,7 +187,7 @@ def plan_gpu_memory(plan) -> tuple[float | None, str, str | None]:
             return None, plan.gpu_memory_source, (f"{plan.gpu_memory_source}: {plan.gpu_memory!r} is not a positive "
                                                   "number of GiB; pass e.g. --gpu_memory 80")
         return size * GIB, plan.gpu_memory_source, None
-    if plan.executor in ("local", "torchrun", "docker") and plan.local_gpus:
+    if capabilities(plan.executor).on_this_machine and plan.local_gpus:
         size = local_gpu_memory()
         if size:
             return size, "the local GPUs (nvidia-smi)", None

@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from executors import capabilities
 from executors.settings import ExecutorSettings
 from executors.site import site_settings
 from recipes import backends
@@ -20,15 +21,14 @@ from recipes.core.secrets import flag_secrets, secret_value_problems, split_secr
 from recipes.core.shell_safe import env_problems
 from recipes.job import tutorial
 from recipes.job.cli import build_parser, parse_key_values
-from recipes.megatron.names import fp8_recipe_name
 from recipes.spec.data_spec import DataSpec, parse_data
 from recipes.spec.models import get_model
-from recipes.spec.options import default_results_dir, PRETRAIN_SPLIT, RecipeOptions
+from recipes.spec.options import (PRETRAIN_SPLIT, RecipeOptions, default_results_dir, flag_fields,
+                                  fp8_recipe_name)
 from recipes.spec.slurm_settings import resolve
 
 DEFAULT_MODEL = "llama31_8b"
 
-LOCAL_EXECUTORS = ("local", "torchrun")
 FALLBACK_STEPS = 100  # --max_steps when an epoch cannot be counted (no data, mock data)
 
 
@@ -78,7 +78,7 @@ class Machine:
     @classmethod
     def probe(cls, executor: str) -> "Machine":
         """``nvidia-smi -L`` where the job would run here (local executors, docker)."""
-        return cls(local_gpu_count() if executor in LOCAL_EXECUTORS + ("docker",) else 0)
+        return cls(local_gpu_count() if capabilities(executor).on_this_machine else 0)
 
 
 def local_gpu_count() -> int:
@@ -161,21 +161,23 @@ def _model(args, problems: list[str]):
 def _resources(args, spec, machine: Machine) -> tuple[str, str, bool, int, int, list[str]]:
     """(executor, backend, cpu, num_gpus, local_gpus, notes) with the machine's defaults resolved."""
     notes = []
-    local_gpus = machine.gpus if args.executor in LOCAL_EXECUTORS + ("docker",) else 0
-    no_gpu = args.executor in LOCAL_EXECUTORS and local_gpus == 0
+    can = capabilities(args.executor)
+    local_gpus = machine.gpus if can.on_this_machine else 0
+    bare = can.on_this_machine and not can.containers  # this machine's processes, no container
+    no_gpu = bare and local_gpus == 0
     chosen = backends.choose(spec.is_debug, args.cpu or no_gpu) if args.backend == "auto" else backends.get(args.backend)
     backend = chosen.name
     cpu = args.cpu or (chosen.cpu_without_gpus() and no_gpu)
     if args.num_gpus is not None:
         num_gpus = args.num_gpus
-    elif args.executor in LOCAL_EXECUTORS:
+    elif bare:
         num_gpus = 1 if cpu else max(1, local_gpus)
     else:
         num_gpus = 1 if cpu else 8
     executor = args.executor
-    if executor == "local" and num_gpus > 1:
-        executor = "torchrun"
-        notes.append(f"--executor local with -G {num_gpus}: starting {num_gpus} processes with torchrun")
+    if can.many_processes and num_gpus > 1:
+        executor = can.many_processes
+        notes.append(f"--executor {args.executor} with -G {num_gpus}: starting {num_gpus} processes with {executor}")
     return executor, backend, cpu, num_gpus, local_gpus, notes
 
 
@@ -206,29 +208,26 @@ def make_plan(entry: str, args, machine: "Machine | None" = None) -> JobPlan:
     tp, pp, cp = (given if given is not None else default for given, default in zip(
         (args.tensor_model_parallel_size, args.pipeline_model_parallel_size, args.context_parallel_size),
         spec.default_parallelism(task)))
-    opts = RecipeOptions(
-        task=task, model=spec.name, backend=backend, experiment=args.experiment,
-        results_dir=results_dir, num_nodes=args.num_nodes, num_gpus=num_gpus,
-        hf_model_id=_abs(args.hf_model_id) if _is_local_path(args.hf_model_id) else args.hf_model_id,
-        nemo_model=_abs(nemo_model) or None, tokenizer=_abs(args.tokenizer) if _is_local_path(args.tokenizer) else args.tokenizer,
-        seq_length=args.seq_length, max_steps=args.max_steps or 0,
-        micro_batch_size=args.micro_batch_size,
-        lr=args.lr if args.lr is not None else tutorial.default_lr(
+    flags = {f.name: getattr(args, f.name) for f in flag_fields(entry)}  # as given; resolved below where needed
+    opts = RecipeOptions(**{
+        **flags,
+        "task": task, "model": spec.name, "backend": backend, "experiment": args.experiment,
+        "results_dir": results_dir, "num_nodes": args.num_nodes, "num_gpus": num_gpus,
+        "hf_model_id": _abs(args.hf_model_id) if _is_local_path(args.hf_model_id) else args.hf_model_id,
+        "nemo_model": _abs(nemo_model) or None,
+        "tokenizer": _abs(args.tokenizer) if _is_local_path(args.tokenizer) else args.tokenizer,
+        "max_steps": args.max_steps or 0,
+        "lr": args.lr if args.lr is not None else tutorial.default_lr(
             entry, bool(nemo_model or args.hf_model_id), spec.is_debug),
-        tensor_model_parallel_size=tp, pipeline_model_parallel_size=pp, context_parallel_size=cp,
+        "tensor_model_parallel_size": tp, "pipeline_model_parallel_size": pp, "context_parallel_size": cp,
         # TP > 1: sequence parallelism on unless asked otherwise, as the tutorial scripts ran (the backend
         # says where it cannot be).
-        sequence_parallel=args.sequence_parallel if args.sequence_parallel is not None else (
+        "sequence_parallel": args.sequence_parallel if args.sequence_parallel is not None else (
             backends.get(backend).default_sequence_parallel(cpu) if tp > 1 else None),
-        fp8=args.fp8, fp8_recipe=fp8_recipe_name(args.fp8_recipe), dataset_path=data.spec if data else None, data=data,
-        packed_sequence=getattr(args, "packed_sequence", False), qlora=getattr(args, "qlora", False),
-        wandb=args.wandb, wandb_project=args.wandb_project, wandb_name=args.wandb_name,
-        seed=args.seed, val_check_interval=args.val_check_interval, ckpt_every_n_steps=args.ckpt_every_n_steps,
-        cpu=cpu,
-    )
-    if args.global_batch_size is not None:
-        opts.global_batch_size = args.global_batch_size
-    else:
+        "fp8_recipe": fp8_recipe_name(args.fp8_recipe), "dataset_path": data.spec if data else None, "data": data,
+        "cpu": cpu,
+    })
+    if args.global_batch_size is None:
         opts.global_batch_size = _default_batch(spec, task, max(1, opts.micro_batch_size), opts.data_parallel_size)
     if args.max_steps is None:
         opts.max_steps = _epoch_max_steps(opts, notes)

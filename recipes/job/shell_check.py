@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from executors import capabilities
 from recipes.core.shell_safe import image_problems, mount_problems, name_problem, path_problems, slurm_problems
 from recipes.job.plan import JobPlan, job_paths
 from recipes.spec.slurm_settings import default_job_dir
-
-SCRIPTED = ("slurm", "docker")  # executors that render paths into a script or a command line
 
 
 def check_shell_values(plan: JobPlan) -> list[str]:
     o, s = plan.opts, plan.settings
     problems = [p for p in [name_problem("-E/--experiment", o.experiment)] if p]
-    scripted = plan.executor in SCRIPTED
-    if plan.executor == "slurm":
+    can = capabilities(plan.executor)
+    scripted = can.scripted  # paths are rendered into a script or a command line
+    if can.batch:
         problems += slurm_problems(s)
         problems += path_problems("--job_dir / $NEMORUN_HOME", s.job_dir or default_job_dir(), scripted=True)
     if scripted:

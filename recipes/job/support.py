@@ -8,32 +8,26 @@ from __future__ import annotations
 
 import executors
 from recipes import backends
+from recipes.job.cli import flag_names
 from recipes.job.plan import JobPlan
 
-FLAGS = {"account": "-a/--account", "partition": "-p/--partition", "time": "-t/--time", "retries": "--retries",
-         "dependency": "--dependency", "dependency_type": "--dependency_type", "signal": "--signal",
-         "sbatch": "--sbatch", "packager": "--packager", "allow_dirty": "--allow_dirty", "job_dir": "--job_dir",
-         "container_image": "-i/--container_image", "container_mounts": "--container_mounts", "detach": "--detach",
-         "wandb": "--wandb", "wandb_project": "--wandb_project", "packed_sequence": "--packed_sequence",
-         "sequence_parallel": "--sequence_parallel", "fp8_recipe": "--fp8_recipe", "cpu_partition": "--cpu_partition",
-         "wandb_name": "--wandb_name"}
-# Backend-specific options refused when set explicitly and the chosen backend does not honour them;
-# --fp8, --qlora, --mock_data and --rehearse are checked by value in recipes.job.validate.
-_REFUSED_WHEN_SET = ("wandb", "wandb_project", "wandb_name", "packed_sequence", "sequence_parallel")
+# Backend-specific options are refused when set and the chosen backend does not honour them; these are
+# checked by their value instead (recipes.job.validate: an option set to its default is not a request).
+CHECKED_BY_VALUE = frozenset({"fp8", "qlora", "mock_data", "rehearse"})
 
 
 def check_supported(plan: JobPlan) -> list[str]:
-    problems = []
+    problems, flags = [], flag_names()
     executor, backend = plan.executor, backends.get(plan.opts.backend)
     for name in sorted(plan.explicit & executors.option_names() - executors.options(executor)):
         honouring = [e for e in executors.EXECUTORS if name in executors.options(e)]
         where = "Slurm" if honouring == ["slurm"] else f"--executor {'/'.join(honouring)}"
-        problems.append(f"{FLAGS[name]}: not used by --executor {executor} ({where} only); drop it or choose "
+        problems.append(f"{flags[name]}: not used by --executor {executor} ({where} only); drop it or choose "
                         "an executor that honours it")
-    for name in sorted(plan.explicit & set(_REFUSED_WHEN_SET) - backend.honours):
-        problems.append(f"{FLAGS[name]}: the {backend.name} backend does not support it; drop it or use "
+    for name in sorted(plan.explicit & (backends.specific_options() - CHECKED_BY_VALUE) - backend.honours):
+        problems.append(f"{flags[name]}: the {backend.name} backend does not support it; drop it or use "
                         f"{backends.use_flags(name)} on GPUs")
-    if plan.opts.num_nodes > 1 and executor != "slurm":
+    if plan.opts.num_nodes > 1 and not executors.capabilities(executor).multi_node:
         problems.append(f"-N/--num_nodes: {plan.opts.num_nodes} nodes need --executor slurm; --executor {executor} "
                         "runs on this machine only (use -N 1)")
     if "fp8_recipe" in plan.explicit and not plan.opts.fp8:

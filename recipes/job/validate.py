@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+from executors import capabilities
 from recipes import backends
 from recipes.conversion import hf_weights
 from recipes.conversion.nemo_source import completeness_problems
@@ -21,10 +22,10 @@ from recipes.job.plan import JobPlan, Machine, job_paths, make_plan
 from recipes.job.shell_check import check_shell_values
 from recipes.job.support import check_supported
 from recipes.job.tutorial_spellings import spelling_problems
-from recipes.megatron.names import FP8_RECIPE_NAMES
 from recipes.spec.data_spec import MockData, SFTFolder
 from recipes.spec.identity import mismatch
 from recipes.spec.models import get_model
+from recipes.spec.options import FP8_RECIPE_NAMES
 from recipes.spec.slurm_settings import ACCOUNT_REQUIRED, retries_problems
 
 
@@ -171,7 +172,7 @@ def check_dataset(plan: JobPlan) -> list[str]:
     if isinstance(data, SFTFolder):
         return [p.replace(MMAP_FLAG, flag, 1) for p in folder_problems(Path(data.path))]
     missing = [p.replace(MMAP_FLAG, flag, 1) for p in missing_files(list(data.pairs))]
-    if missing and plan.executor == "slurm" and plan.settings.dependencies and not any(
+    if missing and capabilities(plan.executor).batch and plan.settings.dependencies and not any(
             Path(p + ".bin").exists() or Path(p + ".idx").exists() for _, p in data.pairs):
         # Written by the job this one waits for (e.g. a preprocess job): the job finds out when it starts.
         plan.notes.append(f"{flag}: {data.spec} does not exist yet; expecting it from "
@@ -181,13 +182,13 @@ def check_dataset(plan: JobPlan) -> list[str]:
 
 
 def check_executor(plan: JobPlan) -> list[str]:
-    s, problems = plan.settings, []
-    if plan.executor == "slurm" and not s.account:
+    s, problems, can = plan.settings, [], capabilities(plan.executor)
+    if can.batch and not s.account:
         problems.append(ACCOUNT_REQUIRED)
-    if plan.executor == "docker" and not s.container_image:
-        problems.append("-i/--container_image: required with --executor docker")
+    if can.containers == "required" and not s.container_image:
+        problems.append(f"-i/--container_image: required with --executor {plan.executor}")
     problems += retries_problems(s.retries)
-    if s.container_image and plan.executor in ("slurm", "docker") and plan.mounts_explicit:
+    if s.container_image and can.containers and plan.mounts_explicit:
         sources = [m.split(":")[0].rstrip("/") for m in s.container_mounts]
         for path in job_paths(plan):
             if not any(path == src or path.startswith(src + "/") for src in sources):

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from executors import build_executor
+from executors import build_executor, capabilities
 from executors.settings import ExecutorSettings
 from recipes.core import quiet
 from recipes.core.secrets import redact
@@ -79,7 +79,7 @@ def in_code_dir(executor: str, packager: str):
 
     Callers pass absolute paths only, so changing directory changes nothing else.
     """
-    if executor == "slurm" and packager == "git":
+    if packager == "git" and "git" in capabilities(executor).packagers:
         return contextlib.chdir(repo_root())
     return contextlib.nullcontext()
 
@@ -91,7 +91,7 @@ def dryrun_experiment(experiment: str, tasks: list[tuple[str, object, object]], 
     (``title`` may name the task as ``{name}``)."""
     import nemo_run as run
 
-    keep = executor == "slurm"
+    keep = capabilities(executor).batch  # its job scripts are what a dry-run shows
     with in_code_dir(executor, packager), run.Experiment(experiment, executor=tasks[-1][2], log_level="ERROR") as exp:
         for name, task, task_executor in tasks:
             exp.add(task, executor=task_executor, name=name)
@@ -118,7 +118,8 @@ def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, 
 
 
     use_nemorun_home()
-    control = LocalJobControl() if executor != "slurm" and not detach else contextlib.nullcontext()
+    here = capabilities(executor).on_this_machine
+    control = LocalJobControl() if here and not detach else contextlib.nullcontext()
     # Leaving the experiment's context waits for attached jobs: stop signals must still reach them then.
     with in_code_dir(executor, packager), children_env(quiet.child_env()), control, \
             run.Experiment(experiment, executor=tasks[-1][2], log_level="WARN", enable_goodbye_message=False,
@@ -126,7 +127,7 @@ def run_experiment(experiment: str, tasks: list[tuple[str, object, object]], *, 
         for name, task, task_executor in tasks:
             exp.add(task, executor=task_executor, name=name)
         record = runrecord.start(exp._exp_dir, experiment, executor, [(n, t) for n, t, _ in tasks], log_dir)
-        exp.run(sequential=True, detach=detach, tail_logs=not detach and executor != "slurm")
+        exp.run(sequential=True, detach=detach, tail_logs=not detach and here)
         ids = report_submitted(exp)
         if submitted is not None:
             submitted.update(ids)  # {task: Slurm job id}, for a caller that waits itself (a job array)

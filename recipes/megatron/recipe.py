@@ -28,7 +28,7 @@ TARGETS = {"pretrain": mcore_train.pretrain, "sft": mcore_train.finetune, "lora"
            "dora": mcore_train.finetune}
 
 # --fp8_recipe name -> NeMo precision factory (nemo.collections.llm.recipes.precision.mixed_precision).
-FP8_RECIPES = {  # keys: recipes.megatron.names.FP8_RECIPE_NAMES
+FP8_RECIPES = {  # keys: recipes.spec.options.FP8_RECIPE_NAMES
     "delayed": "bf16_with_fp8_mixed",
     "tensorwise": "bf16_with_fp8_current_scaling_mixed",
     "current": "bf16_with_fp8_current_scaling_mixed",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from executors import capabilities
 from recipes.core.argcheck import number_problems, whole
 from recipes.core.errors import ValidationErrors, cli_main
 from recipes.pipelines import plan as pipeline_plan
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("aborted", file=sys.stderr)
             return 1
-    if args.executor == "slurm":
+    if capabilities(args.executor).batch:
         return submit(pipeline)
     return run_local(pipeline)
 

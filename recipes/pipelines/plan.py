@@ -6,6 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from executors import capabilities
 from recipes import backends
 from recipes.core.errors import UsageError
 from recipes.core.secrets import redact
@@ -57,7 +58,7 @@ def make(args, problems: list[str]) -> Pipeline | None:
         problems += [f"stage {stage.name}: {line}" for line in _not_pending(found, stage.argv, earlier)]
         earlier += stage.outputs
     problems += _baseline(pipeline, mappings)
-    if args.executor == "slurm":
+    if capabilities(args.executor).batch:
         settings_problems = check_settings(pipeline)
         # A training stage's own check reports the pipeline's Slurm flags too: once is enough.
         problems[:] = [p for p in problems if p.split(": ", 1)[-1] not in settings_problems] + settings_problems
@@ -81,7 +82,7 @@ def _resolve_last_now(stages: list[Stage], problems: list[str]) -> None:
 
 def _local_refusals(args) -> list[str]:
     """Slurm-only flags are refused with a local pipeline rather than ignored."""
-    if args.executor == "slurm":
+    if capabilities(args.executor).batch:
         return []
     given = [f"--{key}" for key in SLURM_ONLY if getattr(args, key)] + (["--retries"] if args.retries else [])
     return [f"{flag}: a Slurm setting; add --executor slurm or drop it" for flag in given]
@@ -213,6 +214,6 @@ def dryrun(pipeline: Pipeline) -> int:
             for name, task in tasks:
                 print(f"# ---- stage {stage.name}, task {name} (resolved recipe) ----")
                 print(redact(to_yaml(task)))
-    if pipeline.executor == "slurm":
+    if capabilities(pipeline.executor).batch:
         dryrun_scripts(pipeline)
     return 0

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from executors import capabilities
 from recipes import backends
 from recipes.conversion import command as convert
 from recipes.conversion.nemo_llm_forms import translate
@@ -151,7 +152,7 @@ def check_training(stage: Stage, executor: str, slurm_flags: list[str] = (), dry
     """The training command's parse, plan, overrides and validation, on the pipeline's executor (a dry-run of
     the pipeline checks as the command's own --dryrun does)."""
     with raising_parser(cli.build_parser(stage.name)) as parser:
-        argv = stage.argv + ["--executor", executor, *(slurm_flags if executor == "slurm" else []),
+        argv = stage.argv + ["--executor", executor, *(slurm_flags if capabilities(executor).batch else []),
                              *(["--dryrun"] if dryrun else [])]
         problems, args = _problems(lambda: parser.parse_args(argv))
     if args is None:

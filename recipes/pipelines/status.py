@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 
+from executors import EXECUTORS, capabilities
 from recipes.core.atomic import atomic_file
 from recipes.core.errors import UsageError
 from recipes.launch.runrecord import RECORD_FIX, launch_command, read_record
@@ -85,7 +86,7 @@ def print_pipeline(name: str, as_json: bool = False) -> int:
         print(f"{name}: no such pipeline")
         return 1
     jobs = {}
-    if record.get("executor") == "slurm":
+    if record.get("executor") in EXECUTORS and capabilities(record["executor"]).batch:
         try:
             jobs = task_states(name)
         except Exception:  # noqa: BLE001 - no NeMo-Run record (yet): the manifests still tell

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 
+from executors import capabilities
 from recipes.core.argcheck import number_problems, whole
 from recipes.core.errors import UsageError, ValidationErrors, cli_main
 from recipes.data.mmap import preprocess
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_sharded(args, kwargs, problems)
     if problems:
         raise ValidationErrors(problems)
-    if args.executor == "slurm":
+    if capabilities(args.executor).batch:
         return _submit(args, kwargs)
     run_preprocess(**kwargs)
     return 0

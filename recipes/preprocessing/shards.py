@@ -20,7 +20,7 @@ from recipes.data.shards import check_count, manifest_path, prepare, progress, r
 from recipes.launch.remote import array_task_states, run_experiment
 from recipes.launch.runstate import slurm_accounting
 from recipes.preprocessing.slurm import absolute_paths, slurm_settings
-from executors import build_executor
+from executors import build_executor, capabilities
 
 PROG = "recipes.preprocess"
 ACTIVE = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING", "SUSPENDED"}
@@ -43,7 +43,7 @@ def run_sharded(args: argparse.Namespace, kwargs: dict, problems: list[str] = ()
     keys = kwargs["json_keys"]
     count, settings, _, _, _, _, planned = _all_or_errors(
         lambda: shard_count(args.shards),
-        lambda: slurm_settings(args, kwargs) if args.executor == "slurm" else None,
+        lambda: slurm_settings(args, kwargs) if capabilities(args.executor).batch else None,
         lambda: _check_keys(keys) and None,
         lambda: MmapOutputs(kwargs["output_prefix"], keys).check(args.overwrite) if not args.no_merge else None,
         lambda: make_encoder(kwargs["tokenizer"], keys, kwargs["append_eod"], kwargs["skip_bad_lines"],

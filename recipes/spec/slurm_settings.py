@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from executors import capabilities
 from executors.settings import ExecutorSettings
 from executors.slurm import rundir_clash
 from recipes.core.gitstate import uncommitted_files
@@ -92,7 +93,7 @@ def rundir_problem(settings: ExecutorSettings, experiment: str) -> str | None:
 def launch_problems(plan) -> list[str]:
     """The checks of a Slurm training plan that read the repository and the job directory: problems, or, for
     a dry-run (or ``--allow_dirty``), warnings added to ``plan.warnings``. The plan is validated already."""
-    if plan.executor != "slurm":
+    if not capabilities(plan.executor).batch:
         return []
     found = []
     for problem, warn in ((dirty_problem(plan.settings.packager), plan.dryrun or plan.allow_dirty),
