@@ -5,7 +5,6 @@ function-local import of our own modules exists only where a light module waits 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from testlib import REPO
 
