@@ -52,7 +52,7 @@ def write_tiny_llama(path: Path, seed: int = 0) -> Path:
     import torch
     from transformers import LlamaForCausalLM
 
-    from recipes.spec.models import get_model, hf_llama_config
+    from recipes.config.models import get_model, hf_llama_config
     from recipes.data.tokenizer import bundled_llama3_dir
 
     torch.manual_seed(seed)

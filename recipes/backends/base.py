@@ -40,7 +40,7 @@ class Backend:
         return False
 
     def build(self, opts):
-        """The training ``nemo_run.Partial`` for ``opts`` (a :class:`recipes.spec.options.RecipeOptions`)."""
+        """The training ``nemo_run.Partial`` for ``opts`` (a :class:`recipes.config.options.RecipeOptions`)."""
         raise NotImplementedError
 
     def pre_tasks(self, opts, needs_import: bool) -> list[tuple[str, object]]:

@@ -15,9 +15,9 @@ import nemo_run as run
 from nemo.collections import llm
 
 from recipes.backends import build_recipe
+from recipes.config.models import MODELS
+from recipes.config.options import TASKS, RecipeOptions, default_results_dir
 from recipes.hf.task import train
-from recipes.spec.models import MODELS
-from recipes.spec.options import TASKS, RecipeOptions, default_results_dir
 
 TARGETS = {"pretrain": llm.pretrain, "sft": llm.finetune, "lora": llm.finetune, "dora": llm.finetune}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from recipes.backends.base import Backend
-from recipes.spec.models import get_model
+from recipes.config.models import get_model
 
 
 class SmallModel(Backend):

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 from executors import capabilities
 from recipes.backends.base import Backend
+from recipes.config.models import get_model
+from recipes.config.options import nemo_models_dir
 from recipes.conversion import hf_arch
-from recipes.spec.models import get_model
-from recipes.spec.options import nemo_models_dir
 
 
 def _bare_here(executor: str) -> bool:

@@ -13,13 +13,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from recipes.config.models import get_model
+from recipes.config.options import default_results_dir
+from recipes.config.slurm_settings import repo_root
 from recipes.core.errors import cli_main
 from recipes.environment.checks import CONSTRAINTS_ENV, check_gpus, check_packages, check_python, check_site, check_slurm
 from recipes.environment.paths import check_model, check_results_dir
 from recipes.environment.stack import check_pair
-from recipes.spec.models import get_model
-from recipes.spec.options import default_results_dir
-from recipes.spec.slurm_settings import repo_root
 
 
 def build_parser() -> argparse.ArgumentParser:

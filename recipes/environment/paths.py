@@ -7,10 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from recipes.config.models import get_model
 from recipes.core.errors import UsageError
 from recipes.data.tokenizer import in_hf_cache, resolve_tokenizer_path
 from recipes.environment.checks import FREE_DISK_WARN, Check
-from recipes.spec.models import get_model
 
 
 def check_model(model: str, hf_model_id: str | None, nemo_model: str | None, tokenizer: str | None) -> list[Check]:

@@ -6,10 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+from recipes.config.models import get_model, hf_llama_config
 from recipes.core.errors import UsageError
 from recipes.data.tokenizer import load_tokenizer
 from recipes.hf.config import ModelConfig, PeftConfig
-from recipes.spec.models import get_model, hf_llama_config
 
 # NeMo's LoRA target names -> the Llama modules of Hugging Face transformers.
 NEMO_TO_HF_MODULES = {

@@ -10,12 +10,12 @@ import os
 
 import nemo_run as run
 
+from recipes.config.models import ModelSpec, get_model
+from recipes.config.options import RecipeOptions
 from recipes.core.errors import UsageError
 from recipes.data.tokenizer import in_hf_cache
 from recipes.hf import config as C
 from recipes.hf.task import train
-from recipes.spec.models import ModelSpec, get_model
-from recipes.spec.options import RecipeOptions
 
 # Real-model defaults follow NeMo's Llama recipes; the tiny debug model trains fast on a CPU instead.
 REAL_LR = {"pretrain": 3e-4, "sft": 5e-6, "lora": 1e-4, "dora": 1e-4}

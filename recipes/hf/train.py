@@ -15,12 +15,12 @@ import json
 import os
 from pathlib import Path
 
+from recipes.config.options import RecipeOptions
+from recipes.config.overrides import apply_overrides
 from recipes.core.errors import UsageError, cli_main
-from recipes.hf.recipe import build_recipe
 from recipes.hf.config import RequeueExit
+from recipes.hf.recipe import build_recipe
 from recipes.hf.task import train  # noqa: F401  (train: the task function, under its old name too)
-from recipes.spec.options import RecipeOptions
-from recipes.spec.overrides import apply_overrides
 
 
 def main(argv: list[str] | None = None) -> int:

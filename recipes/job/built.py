@@ -1,21 +1,21 @@
 """Build, then override, then validate: the recipe that runs is the recipe that was checked.
 
 :func:`build_and_override` builds the training recipe of a plan, applies the dotted overrides
-(typed, :mod:`recipes.spec.overrides`) and reads back into the plan the values validation needs, so
+(typed, :mod:`recipes.config.overrides`) and reads back into the plan the values validation needs, so
 ``trainer.max_steps=0`` or ``data.paths=/elsewhere`` is checked like ``--max_steps 0`` or ``-D``.
 """
 
 from __future__ import annotations
 
 from recipes import backends
+from recipes.config.data_spec import parse_data
+from recipes.config.options import flag_fields, optional_int
+from recipes.config.overrides import override_problem
 from recipes.data.sft_tokens import template_problem
 from recipes.job.plan import JobPlan
-from recipes.spec.data_spec import parse_data
-from recipes.spec.options import flag_fields, optional_int
-from recipes.spec.overrides import override_problem
 
 # RecipeOptions field -> the recipe field(s) holding it (Megatron recipe and small-model recipe alike): the
-# fields' own read_back (recipes.spec.options.flag), and -D's, which planning resolves into a typed value.
+# fields' own read_back (recipes.config.options.flag), and -D's, which planning resolves into a typed value.
 READ_BACK = {**{f.name: f.metadata["read_back"] for f in flag_fields() if f.metadata["read_back"]},
              "dataset_path": ("data.paths", "data.dataset_root")}
 # Set by the executor's flags; an override would make the recipe and the job disagree.

@@ -10,9 +10,9 @@ import argparse
 
 from executors import EXECUTORS
 from recipes import backends
+from recipes.config.models import MODELS
+from recipes.config.options import flag_fields
 from recipes.core.errors import UsageError
-from recipes.spec.models import MODELS
-from recipes.spec.options import flag_fields
 
 PEFT_CHOICES = ("none", "lora", "dora")
 DEFAULT_EXPERIMENT = {"pretrain": "llama31_pretraining", "finetune": "llama31_finetuning"}
@@ -110,7 +110,7 @@ def build_parser(entry: str) -> argparse.ArgumentParser:
 
 
 def _add_option_flags(group, entry: str, title: str) -> None:
-    """The flags declared on :class:`RecipeOptions` fields (:func:`recipes.spec.options.flag`) of this group."""
+    """The flags declared on :class:`RecipeOptions` fields (:func:`recipes.config.options.flag`) of this group."""
     for f in flag_fields(entry):
         if f.metadata["group"] == title:
             group.add_argument(*f.metadata["flags"], dest=f.name, **f.metadata["argparse"])

@@ -12,10 +12,10 @@ import subprocess
 
 from executors import capabilities
 from recipes import backends
+from recipes.config.models import LLAMA3_VOCAB
+from recipes.config.overrides import apply_overrides
 from recipes.core.errors import UsageError
 from recipes.megatron.memory import GIB, LORA_TARGETS, Arch, Estimate, Layout, estimate, vary
-from recipes.spec.models import LLAMA3_VOCAB
-from recipes.spec.overrides import apply_overrides
 
 SKIP_FLAG = "--no_memory_check"
 

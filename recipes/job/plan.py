@@ -16,16 +16,16 @@ from executors import capabilities
 from executors.settings import ExecutorSettings
 from executors.site import site_settings
 from recipes import backends
+from recipes.config.data_spec import DataSpec, parse_data
+from recipes.config.models import get_model
+from recipes.config.options import (PRETRAIN_SPLIT, RecipeOptions, default_results_dir, flag_fields,
+                                    fp8_recipe_name)
+from recipes.config.slurm_settings import resolve
 from recipes.core.errors import UsageError
 from recipes.core.secrets import flag_secrets, secret_value_problems, split_secret_env
 from recipes.core.shell_safe import env_problems
 from recipes.job import tutorial
 from recipes.job.cli import build_parser, parse_key_values
-from recipes.spec.data_spec import DataSpec, parse_data
-from recipes.spec.models import get_model
-from recipes.spec.options import (PRETRAIN_SPLIT, RecipeOptions, default_results_dir, flag_fields,
-                                  fp8_recipe_name)
-from recipes.spec.slurm_settings import resolve
 
 DEFAULT_MODEL = "llama31_8b"
 
@@ -51,7 +51,7 @@ class JobPlan:
     problems: list[str] = field(default_factory=list)  # conflicts found while planning
     local_gpus: int = 0  # GPUs seen on this machine (local executors)
     secrets: dict = field(default_factory=dict, repr=False)  # {name: (value, warning)}: recipes.core.secrets.adopt
-    data: DataSpec | None = None  # -D parsed once (see recipes.spec.data_spec)
+    data: DataSpec | None = None  # -D parsed once (see recipes.config.data_spec)
     explicit: set[str] = field(default_factory=set)  # argparse dests the user set on the command line
     overridden: dict[str, str] = field(default_factory=dict)  # RecipeOptions field -> the override that set it
     recipe: object = None  # the built and overridden training recipe, once made (recipes.job.built)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from executors import capabilities
+from recipes.config.slurm_settings import default_job_dir
 from recipes.core.shell_safe import image_problems, mount_problems, name_problem, path_problems, slurm_problems
 from recipes.job.plan import JobPlan, job_paths
-from recipes.spec.slurm_settings import default_job_dir
 
 
 def check_shell_values(plan: JobPlan) -> list[str]:

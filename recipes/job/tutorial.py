@@ -23,9 +23,9 @@ import os
 from pathlib import Path
 
 from recipes import backends
+from recipes.config.models import get_model
 from recipes.core.errors import UsageError
 from recipes.data.mmap_paths import parse_mmap_paths
-from recipes.spec.models import get_model
 
 CONTINUAL_PRETRAIN_LR = 1e-5
 PRETRAIN_EXPERIMENT = "llama31_pretraining"  # where the tutorial's finetune.py looks for checkpoints

@@ -11,8 +11,8 @@ worked out from it, so the line gives the number to pass. Only the standard libr
 """
 
 from __future__ import annotations
+from recipes.config.options import PRETRAIN_SPLIT
 from recipes.job.tutorial import epoch_steps
-from recipes.spec.options import PRETRAIN_SPLIT
 
 # flag -> takes a value. Both spellings of 000's hyphenated flag are the script's own.
 TUTORIAL_FLAGS = {

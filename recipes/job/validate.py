@@ -12,6 +12,11 @@ from pathlib import Path
 
 from executors import capabilities
 from recipes import backends
+from recipes.config.data_spec import MockData, SFTFolder
+from recipes.config.identity import mismatch
+from recipes.config.models import get_model
+from recipes.config.options import FP8_RECIPE_NAMES
+from recipes.config.slurm_settings import ACCOUNT_REQUIRED, retries_problems
 from recipes.conversion import hf_weights
 from recipes.conversion.nemo_source import completeness_problems
 from recipes.data.mmap_paths import FLAG as MMAP_FLAG, missing_files
@@ -22,11 +27,6 @@ from recipes.job.plan import JobPlan, Machine, job_paths, make_plan
 from recipes.job.shell_check import check_shell_values
 from recipes.job.support import check_supported
 from recipes.job.tutorial_spellings import spelling_problems
-from recipes.spec.data_spec import MockData, SFTFolder
-from recipes.spec.identity import mismatch
-from recipes.spec.models import get_model
-from recipes.spec.options import FP8_RECIPE_NAMES
-from recipes.spec.slurm_settings import ACCOUNT_REQUIRED, retries_problems
 
 
 def check_parallelism(plan: JobPlan) -> list[str]:
@@ -207,7 +207,7 @@ def check_results_dir(plan: JobPlan) -> list[str]:
 
 
 def check_run_identity(plan: JobPlan) -> list[str]:
-    """Refuse to resume a different run from the experiment's directory (see recipes.spec.identity)."""
+    """Refuse to resume a different run from the experiment's directory (see recipes.config.identity)."""
     if plan.restart:
         plan.notes.append(f"--restart: {plan.opts.log_dir} is moved aside (kept as {Path(plan.opts.log_dir).name}"
                           ".old-<time>) and the experiment starts over")

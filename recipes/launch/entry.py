@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from recipes.config.slurm_settings import launch_problems
 from recipes.core.errors import ValidationErrors
 from recipes.core.secrets import adopt
 from recipes.job.cli import build_parser
 from recipes.job.tutorial_spellings import split_spellings
 from recipes.job.validate import checked_plan
 from recipes.launch.experiment import run_plan
-from recipes.spec.slurm_settings import launch_problems
 
 
 def main(entry: str, argv: list[str] | None = None) -> int:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from executors import build_executor, cpu_task_executor
 from recipes import backends
+from recipes.config import identity
+from recipes.config.overrides import apply_overrides
 from recipes.core.secrets import redact
 from recipes.job.memory_check import plan_table
 from recipes.job.plan import JobPlan
 from recipes.launch.remote import dryrun_experiment, run_experiment, use_nemorun_home
-from recipes.spec import identity
-from recipes.spec.overrides import apply_overrides
 
 RUN_FAILED = 1
 
@@ -42,7 +42,7 @@ def _task_executor(name: str, executor, plan: JobPlan):
 
 
 def run_plan(plan: JobPlan) -> int:
-    """Run (or dry-run) a plan that passed validation and :func:`recipes.spec.slurm_settings.launch_problems`."""
+    """Run (or dry-run) a plan that passed validation and :func:`recipes.config.slurm_settings.launch_problems`."""
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     use_nemorun_home()

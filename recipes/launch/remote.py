@@ -15,12 +15,12 @@ from pathlib import Path
 
 from executors import build_executor, capabilities
 from executors.settings import ExecutorSettings
+from recipes.config.slurm_settings import repo_root
 from recipes.core import quiet
 from recipes.core.secrets import redact
 from recipes.launch import runrecord
 from recipes.launch.jobcontrol import LocalJobControl, SIGNAL_EXITS
 from recipes.launch.runrecord import DRYRUN_MARKER
-from recipes.spec.slurm_settings import repo_root
 
 RUN_FAILED = 1
 

@@ -13,6 +13,8 @@ import signal
 import fiddle as fdl
 import nemo_run as run
 
+from recipes.config.models import get_model
+from recipes.config.options import PRETRAIN_SPLIT, RecipeOptions
 from recipes.conversion import hf_arch
 from recipes.conversion.api import import_hf
 from recipes.data.mmap_paths import parse_mmap_paths
@@ -21,14 +23,12 @@ from recipes.data.tokenizer import nemo_tokenizer
 from recipes.mcore import train as mcore_train
 from recipes.mcore.cpu import CPU_MODEL_CONFIG
 from recipes.mcore.data import MockDataModule
-from recipes.spec.models import get_model
-from recipes.spec.options import PRETRAIN_SPLIT, RecipeOptions
 
 TARGETS = {"pretrain": mcore_train.pretrain, "sft": mcore_train.finetune, "lora": mcore_train.finetune,
            "dora": mcore_train.finetune}
 
 # --fp8_recipe name -> NeMo precision factory (nemo.collections.llm.recipes.precision.mixed_precision).
-FP8_RECIPES = {  # keys: recipes.spec.options.FP8_RECIPE_NAMES
+FP8_RECIPES = {  # keys: recipes.config.options.FP8_RECIPE_NAMES
     "delayed": "bf16_with_fp8_mixed",
     "tensorwise": "bf16_with_fp8_current_scaling_mixed",
     "current": "bf16_with_fp8_current_scaling_mixed",

@@ -25,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from recipes.config.models import SHAPE_FIELDS, TINY_ARCH
 from recipes.core import quiet
 from recipes.core.errors import UsageError
 from recipes.core.secrets import redact
 from recipes.data.tokenizer import BUNDLED, in_hf_cache
 from recipes.megatron.recipe import cpu_recipe_settings
-from recipes.spec.models import SHAPE_FIELDS, TINY_ARCH
 
 MAX_SEQ = 256
 STEPS = 2

@@ -21,12 +21,12 @@ import sys
 import time
 from pathlib import Path
 from recipes.backends.megatron import newest_last_checkpoint
+from recipes.config.slurm_settings import repo_root
 from recipes.core.atomic import atomic_dir, atomic_file
 from recipes.core.errors import UsageError
 from recipes.hf.config import ModelConfig
 from recipes.hf.modeling import build_model, load_tokenizer_for
 from recipes.launch.runrecord import read_record
-from recipes.spec.slurm_settings import repo_root
 
 LAST = re.compile(r"\$\{last:([^}]+)\}")  # ${last:RUN_DIR}: the run's newest complete -last checkpoint
 VERSIONED = ("nemo-toolkit", "nemo-run", "megatron-core", "torch", "transformers", "peft")

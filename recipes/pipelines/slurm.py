@@ -14,11 +14,11 @@ from pathlib import Path
 
 from executors.settings import ExecutorSettings
 from executors.site import site_settings
+from recipes.config.slurm_settings import default_packager, dirty_problem, resolve, settings_problems
 from recipes.core.shell_safe import slurm_problems
 from recipes.launch.remote import dryrun_experiment, run_experiment, use_nemorun_home
 from recipes.pipelines.runner import stage_job
 from recipes.pipelines.status import record_start
-from recipes.spec.slurm_settings import default_packager, dirty_problem, resolve, settings_problems
 from executors import build_executor
 
 

@@ -9,8 +9,8 @@ import os
 
 from executors.settings import ExecutorSettings
 from executors.site import site_settings
+from recipes.config.slurm_settings import dirty_problem, resolve, rundir_problem, settings_problems
 from recipes.core.errors import ValidationErrors
-from recipes.spec.slurm_settings import dirty_problem, resolve, rundir_problem, settings_problems
 
 
 def local_path(value: str) -> bool:

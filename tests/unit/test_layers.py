@@ -9,7 +9,7 @@ import ast
 from testlib import REPO
 
 # Bottom to top; a package may import those before it (and itself).
-LAYERS = ["core", "data", "spec", "conversion", "mcore", "megatron", "hf", "evaluation", "backends", "job", "launch",
+LAYERS = ["core", "data", "config", "conversion", "mcore", "megatron", "hf", "evaluation", "backends", "job", "launch",
           "preprocessing", "environment", "pipelines"]
 # Functions where a light module loads a heavy one (NeMo, torch, Lightning) on first use: name -> why.
 BOUNDARIES = {

@@ -58,7 +58,7 @@ def write_hf_llama(path: Path, seed: int = 0, **overrides) -> Path:
     import torch
     from transformers import LlamaForCausalLM
 
-    from recipes.spec.models import get_model, hf_llama_config
+    from recipes.config.models import get_model, hf_llama_config
     from recipes.data.tokenizer import bundled_llama3_dir
 
     fields = dict(max_position_embeddings=65536, rope_scaling=dict(ROPE_31), torch_dtype="float32")

@@ -142,7 +142,7 @@ def test_changed_input_is_refused_and_overwrite_starts_over(tmp_path, capsys):
 
 
 def test_no_merge_prints_a_token_weighted_blend(tmp_path, capsys):
-    from recipes.spec.data_spec import MmapBlend, parse_data
+    from recipes.config.data_spec import MmapBlend, parse_data
     from recipes.data.mmap_paths import missing_files
 
     write_jsonl(tmp_path / "in.jsonl", ROWS)

@@ -15,7 +15,7 @@ QUIET = ["trainer.enable_progress_bar=false"]
 
 
 def options(results_dir: Path, task: str, dataset: Path | str, experiment: str | None = None, **changes):
-    from recipes.spec.options import RecipeOptions
+    from recipes.config.options import RecipeOptions
 
     fields = {**TINY, "task": task, "experiment": experiment or f"{task}_run", "results_dir": str(results_dir),
               "dataset_path": str(dataset), **changes}
@@ -27,7 +27,7 @@ def train_in_process(opts, *overrides: str):
     import fiddle as fdl
 
     from recipes.hf.recipe import build_recipe
-    from recipes.spec.overrides import apply_overrides
+    from recipes.config.overrides import apply_overrides
 
     return fdl.build(apply_overrides(build_recipe(opts), QUIET + list(overrides)))()
 

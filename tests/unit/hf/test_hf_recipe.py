@@ -37,7 +37,7 @@ def test_every_documented_override_path_applies(tmp_path, sft_dir):
     import fiddle as fdl
 
     from recipes.hf.recipe import build_recipe
-    from recipes.spec.overrides import apply_overrides
+    from recipes.config.overrides import apply_overrides
 
     recipe = apply_overrides(build_recipe(options(tmp_path, "dora", sft_dir)),
                              [f"{key}={value}" for key, value in OVERRIDES.items()])

@@ -25,7 +25,7 @@ def _torchrun(opts, fault: str = "") -> subprocess.CompletedProcess:
     from nemo_run.core.serialization.zlib_json import ZlibJSONSerializer
 
     from recipes.hf.recipe import build_recipe
-    from recipes.spec.overrides import apply_overrides
+    from recipes.config.overrides import apply_overrides
 
     recipe = apply_overrides(build_recipe(opts), QUIET)
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"

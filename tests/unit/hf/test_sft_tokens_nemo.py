@@ -60,7 +60,7 @@ def nemo_dataset(folder, tmp_path, nemo_tok):
     import fiddle as fdl
 
     from recipes.megatron.recipe import build_recipe
-    from recipes.spec.options import RecipeOptions
+    from recipes.config.options import RecipeOptions
 
     opts = RecipeOptions(task="sft", model="llama31_8b", results_dir=str(tmp_path / "results"),
                          dataset_path=str(folder), seq_length=SEQ_LENGTH, global_batch_size=8)

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("nemo.collections.llm")
 
 from recipes import finetune  # noqa: E402
+from recipes.config.options import RecipeOptions  # noqa: E402
 from recipes.megatron.recipe import build_recipe  # noqa: E402
-from recipes.spec.options import RecipeOptions  # noqa: E402
 
 
 def _hf_config(folder: Path, **sizes) -> Path:

@@ -11,11 +11,11 @@ import nemo_run as run  # noqa: E402
 from nemo.collections import llm  # noqa: E402
 
 from recipes.backends.factories import FACTORIES  # noqa: E402
+from recipes.config.models import MODELS, TINY_ARCH  # noqa: E402
+from recipes.config.options import TASKS, RecipeOptions  # noqa: E402
+from recipes.config.overrides import apply_overrides  # noqa: E402
 from recipes.core.errors import UsageError  # noqa: E402
 from recipes.megatron.recipe import build_recipe, mmap_paths_argument  # noqa: E402
-from recipes.spec.models import MODELS, TINY_ARCH  # noqa: E402
-from recipes.spec.options import TASKS, RecipeOptions  # noqa: E402
-from recipes.spec.overrides import apply_overrides  # noqa: E402
 
 
 def test_small_model_backend_factories_are_registered(tmp_path):
@@ -133,7 +133,7 @@ def test_tiny_is_the_same_model_on_both_backends(tmp_path):
     from nemo.collections.common.parts.utils import apply_rope_scaling
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    from recipes.spec.models import get_model, hf_llama_config
+    from recipes.config.models import get_model, hf_llama_config
 
     config = FACTORIES["tiny_pretrain"](dir=str(tmp_path), name="t").model.config
     hf = hf_llama_config(get_model("tiny"))

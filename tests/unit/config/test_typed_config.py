@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from recipes import finetune, pretrain
+from recipes.config.data_spec import MmapBlend, MockData, SFTFolder
 from recipes.job.cli import build_parser
 from recipes.job.plan import auto_mounts, make_plan
-from recipes.spec.data_spec import MmapBlend, MockData, SFTFolder
 from testlib import REPO, run_module
 
 MEG = ["--executor", "slurm", "-a", "acct", "--packager", "none", "-M", "tiny", "--dryrun"]
@@ -77,8 +77,8 @@ def test_small_model_overrides_are_typed_too(bad, isolated, mmap_prefix, capfd):
 def test_union_annotations_accept_their_members(tmp_path):
     """`precision: str | None` (a PEP 604 union) takes a string and None; `devices: int` refuses text."""
     from recipes.hf.recipe import build_recipe
-    from recipes.spec.options import RecipeOptions
-    from recipes.spec.overrides import override_problems
+    from recipes.config.options import RecipeOptions
+    from recipes.config.overrides import override_problems
 
     recipe = build_recipe(RecipeOptions(task="pretrain", model="tiny", backend="hf", results_dir=str(tmp_path),
                                         dataset_path=str(tmp_path), num_gpus=1, global_batch_size=1))

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from recipes.config.options import FP8_RECIPE_NAMES, RecipeOptions, flag_fields, optional_int
 from recipes.job import built
 from recipes.job.cli import build_parser, flag_names
 from recipes.job.plan import Machine, make_plan
-from recipes.spec.options import FP8_RECIPE_NAMES, RecipeOptions, flag_fields, optional_int
 
 
 def _non_default_argv(entry: str) -> tuple[list[str], dict]:

@@ -1,4 +1,4 @@
-"""One Slurm-settings resolver (recipes.spec.slurm_settings) for training, preprocessing and pipelines: the same
+"""One Slurm-settings resolver (recipes.config.slurm_settings) for training, preprocessing and pipelines: the same
 bad setting gets the same line from each; a CPU-only task's executor comes from the executor module; the
 checks that read the repository and the job directory are reported with every other problem."""
 
@@ -10,11 +10,11 @@ from bad_inputs_helpers import run_bad
 from executors import cpu_task_executor
 from executors.settings import ExecutorSettings
 from recipes import pretrain
+from recipes.config.slurm_settings import ACCOUNT_REQUIRED, launch_problems
 from recipes.job.cli import build_parser
 from recipes.job.plan import make_plan
 from recipes.pipelines import command as pipeline
 from recipes.preprocessing import command as preprocess
-from recipes.spec.slurm_settings import ACCOUNT_REQUIRED, launch_problems
 
 BAD_PARTITION = "-p/--partition: 'a;b' is not a Slurm name; use letters, digits, '_', '.', '-'"
 

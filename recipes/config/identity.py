@@ -19,7 +19,7 @@ import json
 import os
 import time
 from pathlib import Path
-from recipes.spec.models import get_model
+from recipes.config.models import get_model
 
 RECORD = "run.json"
 FOLDER = "identity"

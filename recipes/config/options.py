@@ -95,7 +95,7 @@ class RecipeOptions:
     nemo_model: str | None = None
     tokenizer: str | None = None
     dataset_path: str | None = None  # the -D text (canonical: absolute prefixes, normalised weights)
-    data: object = None  # the same, typed (recipes.spec.data_spec.DataSpec), as planning parsed it: builders read this
+    data: object = None  # the same, typed (recipes.config.data_spec.DataSpec), as planning parsed it: builders read this
     cpu: bool = False  # --cpu: CPU processes (gloo); the Megatron backend's CPU mode for debug-size models
     packed_sequence: bool = flag("--packed_sequence", default=False, group="model and data", entries=("finetune",),
                                  help="pack sequences (needs -m 1)")
