@@ -16,13 +16,6 @@ from recipes.conversion.staging import check_output, scratch_dir, staged_output
 from recipes.core.errors import UsageError
 
 
-def _connectors():
-    """NeMo's importer and exporter, loaded when a conversion runs (not by ``--help``, checks or planning)."""
-    from recipes.conversion import connectors  # imports torch and NeMo (~12 s): this package's one wait for them
-
-    return connectors
-
-
 def _check_not_nested(source: Path, output: Path) -> None:
     # --overwrite would delete the source (or the output would land inside what is being read).
     if output == source or output in source.parents or source in output.parents:
@@ -44,13 +37,15 @@ def import_hf(source: str, output_path: str | Path, overwrite: bool = False) -> 
     output = check_output(Path(output_path), overwrite, needed)
     _check_not_nested(src.path, output)
 
+    from recipes.conversion.connectors import run_import  # torch and NeMo (~12 s): loaded when a conversion runs
+
     with staged_output(output) as staging:
         if isinstance(src, HFSource):
-            _connectors().run_import(src.path, staging)
+            run_import(src.path, staging)
         else:
             with scratch_dir(output, "meta-hf") as hf_dir:
                 meta.convert_to_hf(src, hf_dir)
-                _connectors().run_import(validate_hf_dir(hf_dir, "converted Meta checkpoint").path, staging)
+                run_import(validate_hf_dir(hf_dir, "converted Meta checkpoint").path, staging)
     print(f"NeMo checkpoint written to {output}")
     return output
 
@@ -67,13 +62,15 @@ def export_hf(source: str | Path, output_path: str | Path, overwrite: bool = Fal
     if src.lora_base is not None:
         _check_not_nested(src.lora_base, output)
 
+    from recipes.conversion.connectors import run_export, run_merge_lora  # torch and NeMo (~12 s), as above
+
     with staged_output(output) as staging:
         if src.lora_base is None:
-            _connectors().run_export(src.path, staging)
+            run_export(src.path, staging)
         else:
             with scratch_dir(output, "merged") as merged:
-                _connectors().run_merge_lora(src.path, merged)
-                _connectors().run_export(merged, staging)
+                run_merge_lora(src.path, merged)
+                run_export(merged, staging)
         _check_hf_dir(staging)
     print(f"Hugging Face model written to {output}")
     return output

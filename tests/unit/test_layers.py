@@ -15,7 +15,8 @@ LAYERS = ["core", "data", "config", "conversion", "mcore", "megatron", "hf", "ev
 BOUNDARIES = {
     ("recipes/backends/megatron.py", "_nemo"): "NeMo, for the Megatron backend's build, import task and rehearsal",
     ("recipes/backends/hf.py", "build"): "nemo_run and torch, for the small-model recipe",
-    ("recipes/conversion/api.py", "_connectors"): "NeMo's importer and exporter",
+    ("recipes/conversion/api.py", "import_hf"): "NeMo's importer",
+    ("recipes/conversion/api.py", "export_hf"): "NeMo's exporter",
     ("recipes/hf/task.py", "train"): "Lightning and transformers, in the training process",
 }
 
